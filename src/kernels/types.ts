@@ -1,0 +1,82 @@
+/**
+ * The contract between the runtime and a kernel family. A kernel module declares, for the op types
+ * it owns, how output shapes follow from inputs, optionally how to evaluate on the host (constant
+ * folding), and how to build its GPU program for concrete shapes. The runtime never special-cases a
+ * kernel: it only calls these functions.
+ */
+import type { GraphNode } from '../runtime/graph.js';
+import type { HostTensor } from '../runtime/tensor.js';
+
+/** Facts about the adapter that kernel variant choice depends on (a pure input, testable). */
+export interface AdapterTraits {
+  /** Software rasteriser (lavapipe, SwiftShader): prefer register blocking over workgroup memory. */
+  isSoftware: boolean;
+  vendor: string;
+  maxWorkgroupInvocations: number;
+  maxWorkgroupSizeX: number;
+  maxWorkgroupStorageBytes: number;
+  maxStorageBuffersPerStage: number;
+  maxWorkgroupsPerDimension: number;
+  maxStorageBufferBindingSize: number;
+  subgroupSize?: number;
+  hasF16: boolean;
+}
+
+/** One input of a node at build time: its concrete shape, and its value when known on the host. */
+export interface TensorArg {
+  shape: readonly number[];
+  constant?: HostTensor;
+}
+
+/** A binding of one dispatch, resolved by the runtime to a buffer range. */
+export type BindingRef =
+  | { input: number }
+  | { output: number }
+  /** A buffer the kernel prepared at build time (weights in its own layout, lookup tables). */
+  | { buffer: GPUBuffer }
+  /** The i-th scratch region the program asked for in `scratchBytes`. */
+  | { scratch: number }
+  /** Small parameters; the runtime uploads them once into a uniform buffer. */
+  | { uniform: ArrayBuffer };
+
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  /** Bindings of @group(0), in @binding order 0..n-1. */
+  bindings: BindingRef[];
+  workgroups: [number, number, number];
+}
+
+export interface KernelProgram {
+  dispatches: Dispatch[];
+  /** Temporary f32 storage the program needs between its dispatches, in bytes. */
+  scratchBytes?: number[];
+}
+
+export interface BuildContext {
+  device: GPUDevice;
+  traits: AdapterTraits;
+  /** A compute pipeline for this WGSL, compiled once per distinct source and entry point. */
+  pipeline(wgsl: string, entryPoint?: string): GPUComputePipeline;
+  /** Uploads host floats as a read-only storage buffer owned by the model. */
+  constBuffer(data: Float32Array, label: string): GPUBuffer;
+}
+
+export interface OpDef {
+  /** ONNX op types this definition serves (default domain unless `domain` is set). */
+  opTypes: readonly string[];
+  domain?: string;
+  /** Output shapes from input shapes (and host values of constant inputs). Throws on invalid input. */
+  inferShapes(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): number[][];
+  /**
+   * Host evaluation for constant folding; returns undefined when an input it needs is not known on
+   * the host. Integer shape arithmetic must be foldable: the GPU only sees float32.
+   */
+  evalHost?(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): HostTensor[] | undefined;
+  /** When set, output 0 is input 0's buffer reinterpreted (Reshape, Flatten...): no dispatch. */
+  alias?: boolean;
+  /** Inputs consumed only at build time (weights, shapes); they are never bound as GPU tensors. */
+  hostInputs?(node: GraphNode): readonly number[];
+  /** The GPU program for concrete shapes. Not called for alias ops. */
+  build?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext): KernelProgram;
+}

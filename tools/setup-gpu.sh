@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Makes WebGPU usable in Node on a machine without a GPU, and installs the ONNX conformance data.
+# Idempotent: when Dawn already finds an adapter and the test data is present it returns at once.
+# Why: Dawn rejects bookworm's stock Mesa 22.3 lavapipe; the bookworm-backports build (25.x) works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+have_adapter() { node tools/probe-adapter.mjs >/dev/null 2>&1; }
+have_testdata() { [ -d /usr/share/libonnx-testdata/data/node ]; }
+
+[ -d node_modules/webgpu ] || npm ci --no-audit --no-fund
+
+if have_adapter && have_testdata; then exit 0; fi
+
+if ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then
+  echo "setup-gpu: no WebGPU adapter found and this is not Debian; install a Vulkan driver (Mesa >= 24 lavapipe works) yourself." >&2
+  exit 1
+fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# Reuse the mirror already configured on this machine for bookworm-backports: no host name lives in this repo.
+mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 | tr -d ' ' || true)
+if [ -z "$mirror" ]; then
+  mirror=$(grep -rhE '^URIs:' /etc/apt/sources.list.d/ 2>/dev/null | awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)
+fi
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+updated=0
+if ! have_adapter; then
+  if [ -n "$mirror" ] && ! grep -rqs "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb ${mirror%/} ${codename}-backports main" | $SUDO tee /etc/apt/sources.list.d/webgpu-xai-backports.list >/dev/null
+  fi
+  $SUDO apt-get update -qq; updated=1
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "mesa-vulkan-drivers/${codename}-backports" libvulkan1 >/dev/null
+fi
+if ! have_testdata; then
+  [ "$updated" = 1 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libonnx-testdata >/dev/null || \
+    echo "setup-gpu: libonnx-testdata is not available; the conformance tests will be skipped." >&2
+fi
+if ! node tools/probe-adapter.mjs; then
+  echo "setup-gpu: still no WebGPU adapter after installing lavapipe." >&2
+  exit 1
+fi
