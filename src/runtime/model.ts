@@ -1,0 +1,317 @@
+/**
+ * The public model: ONNX bytes in, a GPU-resident executable out. Plans are built per batch size
+ * (and set of kept tensors) and cached; pipelines and weights are shared by every plan.
+ */
+import type { Graph, ValueInfo } from './graph.js';
+import type { GpuContext } from './device.js';
+import { throwIfDeviceFailed } from './device.js';
+import { decodeOnnx } from './onnx.js';
+import { specialize, type SpecializedGraph } from './specialize.js';
+import { fuseGraph } from './fuse.js';
+import { ExecutionPlan, type GpuTensor } from './plan.js';
+import { PipelineCache } from './pipeline-cache.js';
+import type { BuildContext } from '../kernels/types.js';
+import { defaultRegistry } from '../kernels/all.js';
+import type { OpRegistry } from '../kernels/registry.js';
+import { sizeOf, type HostTensor } from './tensor.js';
+import { DeviceError, InputError, XaiError } from './errors.js';
+import { readFloats, writeFloats } from './readback.js';
+import { profileDispatches, type Profile } from './profiler.js';
+
+export interface LoadOptions {
+  gpu: GpuContext;
+  /** Inputs fixed to host values at load (for example an integer shape input); they are no longer fed. */
+  constantInputs?: Record<string, HostTensor>;
+  /** Compile every kernel with a batch-1 run at load so the first real call is fast (default true). */
+  warmup?: boolean;
+  /** Fuse BatchNormalization, residual Add and activations into convolutions (default true). */
+  fuse?: boolean;
+  /** Plans kept alive at once (each holds its activation buffers); default 4. */
+  maxCachedPlans?: number;
+}
+
+export interface RunOptions {
+  /** Intermediate tensors to return besides the outputs (by ONNX value name). */
+  keep?: readonly string[];
+  /** Measure GPU time per kernel. */
+  profile?: boolean;
+}
+
+export interface RunResult {
+  outputs: Record<string, HostTensor>;
+  /** The tensors named in `keep`. */
+  kept: Record<string, HostTensor>;
+  profile?: Profile;
+}
+
+/** A feed: a tensor with its shape, or bare floats whose leading (batch) dimension is inferred. */
+export type Feed = HostTensor | Float32Array;
+
+function hashFloats(d: Float32Array | Float64Array): number {
+  let h = 2166136261 >>> 0;
+  const step = Math.max(1, Math.floor(d.length / 4096));
+  for (let i = 0; i < d.length; i += step) h = Math.imul(h ^ Math.round((d[i]! as number) * 1e6), 16777619) >>> 0;
+  return h ^ d.length;
+}
+
+export class Model {
+  readonly inputs: ValueInfo[];
+  readonly outputs: ValueInfo[];
+  private readonly pipelines: PipelineCache;
+  private readonly weights = new Map<string, GPUBuffer>();
+  private readonly plans = new Map<string, ExecutionPlan>();
+  private readonly constants: Map<string, HostTensor>;
+  private destroyed = false;
+
+  private constructor(readonly gpu: GpuContext, readonly graph: Graph, private readonly registry: OpRegistry, private readonly opts: LoadOptions) {
+    this.pipelines = new PipelineCache(gpu.device);
+    this.constants = new Map(graph.initializers);
+    for (const [k, v] of Object.entries(opts.constantInputs ?? {})) this.constants.set(k, v);
+    this.inputs = graph.inputs.filter((i) => !this.constants.has(i.name));
+    this.outputs = graph.outputs;
+  }
+
+  /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
+  static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
+    const graph = decodeOnnx(bytes);
+    registry.checkSupported(graph.nodes);
+    const model = new Model(opts.gpu, graph, registry, opts);
+    for (const i of model.inputs) {
+      if (i.dtype !== 'float32' && i.dtype !== 'float16' && i.dtype !== 'float64') {
+        throw new InputError(`input '${i.name}' has type ${i.dtype}; only float inputs are supported (bind integer inputs with constantInputs)`);
+      }
+    }
+    // Specialising at batch 1 surfaces shape errors at load rather than at the first run.
+    const shapes = model.inputShapes();
+    if (opts.warmup !== false) {
+      const feeds: Record<string, HostTensor> = {};
+      for (const [name, s] of shapes) feeds[name] = { dtype: 'float32', shape: s, data: new Float32Array(sizeOf(s)).map((_, k) => Math.sin(k) * 0.5) };
+      await model.run(feeds);
+    } else {
+      model.specialize(shapes, new Set());
+    }
+    return model;
+  }
+
+  /**
+   * The declared input shapes with dimension 0 set to `batch` (when given) and other symbolic
+   * dimensions set to 1.
+   */
+  inputShapes(batch?: number): Map<string, number[]> {
+    return new Map(this.inputs.map((i) => [i.name, i.shape.map((d, k) => (k === 0 && batch !== undefined ? batch : typeof d === 'number' ? d : 1))]));
+  }
+
+  /** The batch size the model was exported with (1 when the batch dimension is symbolic). */
+  get declaredBatch(): number {
+    const d = this.inputs[0]?.shape[0];
+    return typeof d === 'number' ? d : 1;
+  }
+
+  /** Names of every tensor a plan computes, with its shape (for choosing taps). */
+  tensorShapes(batch = 1): Map<string, number[]> {
+    const g = this.specialize(this.inputShapes(batch), new Set(), false);
+    const out = new Map<string, number[]>();
+    for (const s of g.nodes) s.node.outputs.forEach((o, i) => { if (o) out.set(o, s.outShapes[i]!); });
+    return out;
+  }
+
+  /** The specialised, fused graph for these input shapes (what a plan executes). */
+  specialize(shapes: ReadonlyMap<string, number[]>, keep: ReadonlySet<string>, fuse = this.opts.fuse !== false): SpecializedGraph {
+    const batch = [...shapes.values()][0]?.[0];
+    const g = specialize(this.graph, this.registry, { constants: this.constants, inputShapes: shapes, declaredBatch: this.declaredBatch, batch });
+    fuseGraph(g, { keep, fuse });
+    return g;
+  }
+
+  /** A cached plan for these input shapes whose `keep` tensors stay readable after a run. */
+  plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): ExecutionPlan {
+    this.checkAlive();
+    const keepSet = new Set(keep);
+    const key = JSON.stringify([[...shapes], [...keepSet].sort()]);
+    let p = this.plans.get(key);
+    if (p) { this.plans.delete(key); this.plans.set(key, p); return p; }
+    const g = this.specialize(shapes, keepSet);
+    for (const k of keepSet) if (!g.shapes.has(k)) throw new InputError(`no tensor named '${k}' in the model`);
+    const build = this.buildContext();
+    p = new ExecutionPlan(this.gpu, g, build, (name) => this.constTensor(name, g), [...shapes.values()][0]?.[0] ?? 1, keepSet);
+    this.plans.set(key, p);
+    const max = this.opts.maxCachedPlans ?? 4;
+    while (this.plans.size > max) {
+      const [oldKey, old] = this.plans.entries().next().value as [string, ExecutionPlan];
+      this.plans.delete(oldKey);
+      old.destroy();
+    }
+    return p;
+  }
+
+  /**
+   * The largest batch (at most `batch`) whose every tensor fits the device's binding and buffer
+   * limits: larger requests are split into chunks of this size, never rejected.
+   */
+  maxBatch(batch: number): number {
+    const limit = Math.min(this.gpu.traits.maxStorageBufferBindingSize, Number(this.gpu.device.limits.maxBufferSize));
+    const biggest = (b: number) => {
+      const g = this.specialize(this.inputShapes(b), new Set(), false);
+      let m = 0;
+      for (const [name, s] of g.shapes) if (!g.constants.has(name)) m = Math.max(m, sizeOf(s) * 4);
+      return m;
+    };
+    let b = batch;
+    while (b > 1 && biggest(b) > limit) b = Math.max(1, Math.floor((b * limit) / biggest(b)));
+    return b;
+  }
+
+  /** Runs the model on host inputs and reads the outputs (and any kept tensors) back. */
+  async run(feeds: Record<string, Feed>, opts: RunOptions = {}): Promise<RunResult> {
+    this.checkAlive();
+    const tensors = this.normaliseFeeds(feeds);
+    const first = this.inputs[0] ? tensors.get(this.inputs[0].name)! : undefined;
+    const batch = first && first.shape.length > 0 ? first.shape[0]! : 1;
+    const chunk = first && first.shape.length > 0 ? this.maxBatch(batch) : batch;
+    if (chunk >= batch) return this.runChunk(tensors, opts);
+    const parts: RunResult[] = [];
+    for (let start = 0; start < batch; start += chunk) {
+      const n = Math.min(chunk, batch - start);
+      const sub = new Map([...tensors].map(([k, t]) => {
+        const per = sizeOf(t.shape) / t.shape[0]!;
+        return [k, { dtype: t.dtype, shape: [n, ...t.shape.slice(1)], data: t.data.subarray(start * per, (start + n) * per) }];
+      }));
+      parts.push(await this.runChunk(sub, { ...opts, profile: false }));
+    }
+    const cat = (pick: (r: RunResult) => Record<string, HostTensor>): Record<string, HostTensor> => {
+      const out: Record<string, HostTensor> = {};
+      for (const k of Object.keys(pick(parts[0]!))) {
+        const list = parts.map((r) => pick(r)[k]!);
+        const data = new Float32Array(list.reduce((s, t) => s + t.data.length, 0));
+        let off = 0;
+        for (const t of list) { data.set(t.data, off); off += t.data.length; }
+        out[k] = { dtype: 'float32', shape: [batch, ...list[0]!.shape.slice(1)], data };
+      }
+      return out;
+    };
+    return { outputs: cat((r) => r.outputs), kept: cat((r) => r.kept) };
+  }
+
+  private async runChunk(tensors: Map<string, HostTensor>, opts: RunOptions): Promise<RunResult> {
+    const { device } = this.gpu;
+    const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let plan: ExecutionPlan;
+    let profile: Profile | undefined;
+    let read: Float32Array[];
+    const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
+    try {
+      plan = this.plan(shapes, opts.keep ?? []);
+      // Poison outputs first so an element no kernel wrote shows as NaN (inputs may alias outputs).
+      for (const n of names) if (plan.has(n)) writeFloats(device, plan.tensor(n), new Float32Array(plan.tensor(n).size / 4).fill(NaN));
+      for (const [k, t] of tensors) writeFloats(device, plan.tensor(k), t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+      if (opts.profile) profile = await profileDispatches(this.gpu, plan.dispatches);
+      else {
+        const enc = device.createCommandEncoder();
+        plan.encode(enc);
+        device.queue.submit([enc.finish()]);
+      }
+      read = await readFloats(device, names.filter((n) => plan.has(n)).map((n) => plan.tensor(n)));
+    } finally {
+      const v = await device.popErrorScope();
+      const m = await device.popErrorScope();
+      const err = v ?? m;
+      if (err) this.gpu.errors.push(new DeviceError(`GPU ${v ? 'validation' : 'out-of-memory'} error: ${err.message}`));
+    }
+    throwIfDeviceFailed(this.gpu);
+    const result: RunResult = { outputs: {}, kept: {}, profile };
+    let r = 0;
+    names.forEach((n, i) => {
+      const c = plan.graph.constants.get(n);
+      const t: HostTensor = c ? { dtype: 'float32', shape: c.shape, data: Float32Array.from(c.data) } : { dtype: 'float32', shape: plan.tensor(n).shape, data: read[r++]! };
+      if (i < this.outputs.length) result.outputs[n] = t; else result.kept[n] = t;
+    });
+    return result;
+  }
+
+  private normaliseFeeds(feeds: Record<string, Feed>): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    for (const k of Object.keys(feeds)) if (!this.inputs.some((i) => i.name === k)) {
+      throw new InputError(`the model has no input '${k}' (inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
+    }
+    let batch: number | undefined;
+    for (const info of this.inputs) {
+      const f = feeds[info.name];
+      if (!f) throw new InputError(`missing input '${info.name}'`);
+      let t: HostTensor;
+      if (f instanceof Float32Array) {
+        const per = info.shape.slice(1).reduce<number>((s, d) => s * (typeof d === 'number' ? d : NaN), 1);
+        if (!Number.isFinite(per)) throw new InputError(`input '${info.name}' has symbolic dimensions [${info.shape}]: pass a tensor with its shape`);
+        if (f.length === 0 || f.length % per !== 0) throw new InputError(`input '${info.name}' needs a multiple of ${per} values, got ${f.length}`);
+        t = { dtype: 'float32', shape: [f.length / per, ...(info.shape.slice(1) as number[])], data: f };
+      } else {
+        t = f;
+        if (!(t.data instanceof Float32Array) || (t.dtype !== 'float32')) throw new InputError(`input '${info.name}' must be float32, got ${t.dtype}`);
+        if (t.data.length !== sizeOf(t.shape)) throw new InputError(`input '${info.name}': ${t.data.length} values do not fill shape [${t.shape}]`);
+      }
+      if (t.shape.length !== info.shape.length) throw new InputError(`input '${info.name}' must have rank ${info.shape.length} ([${info.shape}]), got [${t.shape}]`);
+      t.shape.forEach((d, k) => {
+        const want = info.shape[k];
+        if (k > 0 && typeof want === 'number' && want !== d) throw new InputError(`input '${info.name}' must have shape [${info.shape}], got [${t.shape}]`);
+      });
+      if (t.shape[0]! < 1) throw new InputError(`input '${info.name}' has an empty batch`);
+      if (batch !== undefined && t.shape[0] !== batch) throw new InputError('all inputs must have the same batch size');
+      batch = t.shape[0];
+      out.set(info.name, t);
+    }
+    return out;
+  }
+
+  private buildContext(): BuildContext {
+    return {
+      device: this.gpu.device,
+      traits: this.gpu.traits,
+      pipeline: (wgsl, entry) => this.pipelines.get(wgsl, entry),
+      constBuffer: (data, label) => this.weightBuffer(`${label}#${hashFloats(data)}`, data),
+    };
+  }
+
+  private weightBuffer(key: string, data: Float32Array): GPUBuffer {
+    let b = this.weights.get(key);
+    if (!b) {
+      const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+      b = this.gpu.device.createBuffer({ label: key, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+      new Float32Array(b.getMappedRange()).set(data);
+      b.unmap();
+      this.weights.set(key, b);
+    }
+    return b;
+  }
+
+  private constTensor(name: string, g: SpecializedGraph): GpuTensor {
+    const c = g.constants.get(name)!;
+    const data = c.data instanceof Float32Array ? c.data : Float32Array.from(c.data);
+    const buffer = this.weightBuffer(`const:${name}#${hashFloats(data)}`, data);
+    return { buffer, offset: 0, size: Math.max(4, data.byteLength), shape: [...c.shape] };
+  }
+
+  /** Number of distinct compiled pipelines (kernel variants) so far. */
+  get pipelineCount(): number { return this.pipelines.size; }
+  /** The WGSL of every compiled kernel variant (for inspection). */
+  wgslSources(): string[] { return this.pipelines.sources(); }
+
+  private checkAlive(): void {
+    if (this.destroyed) throw new XaiError('this model was destroyed');
+    if (this.gpu.lost) throw this.gpu.lost;
+  }
+
+  /** Releases every GPU buffer of the model and its plans (the device stays). */
+  destroy(): void {
+    for (const p of this.plans.values()) p.destroy();
+    this.plans.clear();
+    for (const b of this.weights.values()) b.destroy();
+    this.weights.clear();
+    this.destroyed = true;
+  }
+}
+
+/** Loads an ONNX model from bytes onto a GPU context. See {@link LoadOptions}. */
+export function loadModel(bytes: Uint8Array, opts: LoadOptions): Promise<Model> {
+  return Model.load(bytes, opts);
+}

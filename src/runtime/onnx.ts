@@ -1,0 +1,164 @@
+/**
+ * ONNX decoding: protobuf bytes to the runtime's Graph. Every initializer storage form the format
+ * allows (raw_data or typed fields) is read; float16/bfloat16/float64 widen to float32, integers are
+ * held exactly as float64. Anything malformed becomes a ModelFormatError, never a crash.
+ */
+import onnxProto from 'onnx-proto';
+import type { AttrValue, Graph, GraphNode, ValueInfo } from './graph.js';
+import { halfToFloat, sizeOf, type DType, type HostTensor } from './tensor.js';
+import { ModelFormatError } from './errors.js';
+
+const { onnx } = onnxProto;
+type TensorProto = onnxProto.onnx.ITensorProto;
+
+const DTYPES: Record<number, DType> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+};
+
+export function dtypeOf(code: number | null | undefined): DType {
+  const d = DTYPES[code ?? 0];
+  if (!d) throw new ModelFormatError(`unsupported tensor element type ${code}`);
+  return d;
+}
+
+/** protobufjs gives int64 fields as Long objects or numbers depending on the platform. */
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v && typeof v === 'object' && 'toNumber' in v) return (v as { toNumber(): number }).toNumber();
+  return Number(v);
+}
+
+const BYTES: Record<DType, number> = {
+  float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int16: 2, int8: 1,
+  uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1,
+};
+
+/** Decodes a TensorProto into a HostTensor. */
+export function tensorFromProto(t: TensorProto): HostTensor {
+  const dtype = dtypeOf(t.dataType);
+  const shape = (t.dims ?? []).map(num);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ModelFormatError(`tensor '${t.name}' has invalid dims [${shape.join(',')}]`);
+  const n = sizeOf(shape);
+  if (t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0) {
+    throw new ModelFormatError(`tensor '${t.name}' uses external data, which is not supported: save the model with all tensors inside the file`);
+  }
+  const isFloat = dtype === 'float32' || dtype === 'float16' || dtype === 'float64' || dtype === 'bfloat16';
+  const out = isFloat ? new Float32Array(n) : new Float64Array(n);
+  const raw = t.rawData;
+  if (raw && raw.length > 0) {
+    const need = n * BYTES[dtype];
+    if (raw.length < need) throw new ModelFormatError(`tensor '${t.name}' raw_data holds ${raw.length} bytes, [${shape.join(',')}] ${dtype} needs ${need}`);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
+    for (let i = 0; i < n; i++) out[i] = readRaw(dv, dtype, i);
+    return { dtype: isFloat ? 'float32' : dtype, shape, data: out };
+  }
+  let src: ArrayLike<unknown>;
+  switch (dtype) {
+    case 'float32': src = t.floatData ?? []; break;
+    case 'float64': src = t.doubleData ?? []; break;
+    case 'int64': src = t.int64Data ?? []; break;
+    case 'uint32': case 'uint64': src = t.uint64Data ?? []; break;
+    default: src = t.int32Data ?? []; // int32, int16, int8, uint8, uint16, bool, float16 bits, bfloat16 bits
+  }
+  if (src.length !== n) throw new ModelFormatError(`tensor '${t.name}' has ${src.length} values, shape [${shape.join(',')}] needs ${n}`);
+  for (let i = 0; i < n; i++) {
+    const v = num(src[i]);
+    out[i] = dtype === 'float16' ? halfToFloat(v) : dtype === 'bfloat16' ? bf16ToFloat(v) : v;
+  }
+  return { dtype: isFloat ? 'float32' : dtype, shape, data: out };
+}
+
+function bf16ToFloat(bits: number): number {
+  const dv = new DataView(new ArrayBuffer(4));
+  dv.setUint32(0, (bits & 0xffff) << 16, false);
+  return dv.getFloat32(0, false);
+}
+
+function readRaw(dv: DataView, dtype: DType, i: number): number {
+  switch (dtype) {
+    case 'float32': return dv.getFloat32(i * 4, true);
+    case 'float16': return halfToFloat(dv.getUint16(i * 2, true));
+    case 'bfloat16': return bf16ToFloat(dv.getUint16(i * 2, true));
+    case 'float64': return dv.getFloat64(i * 8, true);
+    case 'int64': return Number(dv.getBigInt64(i * 8, true));
+    case 'uint64': return Number(dv.getBigUint64(i * 8, true));
+    case 'int32': return dv.getInt32(i * 4, true);
+    case 'uint32': return dv.getUint32(i * 4, true);
+    case 'int16': return dv.getInt16(i * 2, true);
+    case 'uint16': return dv.getUint16(i * 2, true);
+    case 'int8': return dv.getInt8(i);
+    case 'uint8': case 'bool': return dv.getUint8(i);
+  }
+}
+
+const utf8 = new TextDecoder();
+
+function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue | undefined {
+  const T = onnx.AttributeProto.AttributeType;
+  let type = a.type ?? 0;
+  if (!type) {
+    // Very old exporters omit the type; infer it from the populated field.
+    if (a.ints?.length) type = T.INTS; else if (a.floats?.length) type = T.FLOATS; else if (a.t) type = T.TENSOR;
+    else if (a.s?.length) type = T.STRING; else if (a.strings?.length) type = T.STRINGS; else if (a.f) type = T.FLOAT; else type = T.INT;
+  }
+  switch (type) {
+    case T.FLOAT: return a.f ?? 0;
+    case T.INT: return num(a.i ?? 0);
+    case T.STRING: return utf8.decode(a.s ?? new Uint8Array());
+    case T.TENSOR: return a.t ? tensorFromProto(a.t) : undefined;
+    case T.FLOATS: return (a.floats ?? []).map(Number);
+    case T.INTS: return (a.ints ?? []).map(num);
+    case T.STRINGS: return (a.strings ?? []).map((s) => utf8.decode(s));
+    default: return undefined; // graphs, sparse tensors, type protos: no supported op uses them
+  }
+}
+
+function valueInfo(v: onnxProto.onnx.IValueInfoProto): ValueInfo {
+  const tt = v.type?.tensorType;
+  const dims = tt?.shape?.dim ?? [];
+  return {
+    name: v.name ?? '',
+    dtype: tt?.elemType ? dtypeOf(tt.elemType) : 'float32',
+    shape: dims.map((d, i) => (d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue) > 0 ? num(d.dimValue) : d.dimParam || `d${i}`)),
+  };
+}
+
+/** Decodes ONNX ModelProto bytes. Throws ModelFormatError for anything that is not a usable model. */
+export function decodeOnnx(bytes: Uint8Array): Graph {
+  let model: InstanceType<typeof onnx.ModelProto>;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new ModelFormatError(`not a valid ONNX file (${(e as Error).message}); is it truncated or corrupted?`, { cause: e });
+  }
+  const g = model.graph;
+  if (!g || !g.node || g.node.length === 0) throw new ModelFormatError('the ONNX file holds no graph (no nodes): is it an ONNX model?');
+  let opset = 0;
+  for (const o of model.opsetImport ?? []) if (!o.domain || o.domain === 'ai.onnx') opset = num(o.version);
+  if (!opset) opset = 7;
+  try {
+    const initializers = new Map<string, HostTensor>();
+    for (const t of g.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t));
+    const used = new Set<string>();
+    const nodes: GraphNode[] = g.node.map((n, i) => {
+      let name = n.name || `${n.opType ?? 'node'}_${i}`;
+      if (used.has(name)) name = `${name}_${i}`;
+      used.add(name);
+      const attrs: Record<string, AttrValue> = { _opset: opset };
+      for (const a of n.attribute ?? []) {
+        const v = attrValue(a);
+        if (v !== undefined && a.name) attrs[a.name] = v;
+      }
+      return { name, opType: n.opType ?? '', domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''), inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
+    });
+    const inputs = (g.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(valueInfo);
+    const outputs = (g.output ?? []).map(valueInfo);
+    if (outputs.length === 0) throw new ModelFormatError('the graph declares no outputs');
+    return { nodes, initializers, inputs, outputs, opset };
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw e;
+    throw new ModelFormatError(`malformed ONNX graph: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * WGSL for Gemm / MatMul: Y[b] = act(alpha * A[b] x B[b] + beta * C + R[b]).
+ *
+ * A is always a GPU tensor read through strides (so transA and broadcast batch dims need no copy).
+ * B is either a constant the kernel packed at build time (row-major K x Np, Np padded to the block
+ * width with zeros, so every load is an unchecked aligned vec4) or a GPU tensor read through strides.
+ * Two tilings: `reg` (register-blocked, no workgroup memory; fastest on software rasterisers) and
+ * `tiled` (64x64 workgroup tiles staged through workgroup memory; what real GPUs want).
+ */
+import type { Activation } from '../kernels/activation.js';
+import { activationWgsl } from '../kernels/activation.js';
+
+/** Structure-changing choices baked into one matmul pipeline. */
+export interface MatmulWgslOptions {
+  variant: 'reg' | 'tiled';
+  /** reg only: output rows per invocation (1 for skinny products such as batch-1 FC layers). */
+  rows: 1 | 4 | 8;
+  /** reg only: vec4 column groups per invocation. */
+  cols4: 1 | 2;
+  bPacked: boolean;
+  residual: boolean;
+  act?: Activation;
+}
+
+/** Invocations per workgroup of the reg variant (along x = column blocks). */
+export const MATMUL_REG_WG = 64;
+/** Output tile edge of the tiled variant (16x16 invocations, 4x4 outputs each). */
+export const MATMUL_TILE = 64;
+
+/** Uniform layout; kernels/gemm.ts packs fields in this order. */
+export const MATMUL_UNIFORM = /* wgsl */ `
+struct U {
+  M: u32, N: u32, K: u32, nb1: u32,
+  nb2: u32, nb3: u32, sAm: u32, sAk: u32,
+  sAb0: u32, sAb1: u32, sAb2: u32, sAb3: u32,
+  sBk: u32, sBn: u32, sBb0: u32, sBb1: u32,
+  sBb2: u32, sBb3: u32, sCm: u32, sCn: u32,
+  alpha: f32, beta: f32, pad0: u32, pad1: u32,
+}`;
+
+/** The epilogue as a function: shared by both tilings so fused semantics cannot drift apart. */
+export function epilogueFn(act: Activation | undefined, residual: boolean): string {
+  return /* wgsl */ `
+fn finish(acc: f32, m: u32, n: u32, yi: u32) -> f32 {
+  var v = u.alpha * acc + u.beta * cbuf[m * u.sCm + n * u.sCn];
+  ${residual ? 'v = v + res[yi];' : ''}
+  return ${activationWgsl(act, 'v')};
+}`;
+}
+
+function bindings(o: MatmulWgslOptions): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<${o.bPacked ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(2) var<storage, read> cbuf: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> u: U;
+${o.residual ? '@group(0) @binding(5) var<storage, read> res: array<f32>;' : ''}`;
+}
+
+/** Offsets of A and B for output batch `z` (up to 4 batch dims, broadcast dims have stride 0). */
+const BATCH_OFFSETS = /* wgsl */ `
+fn batchOffsets(z: u32) -> vec2<u32> {
+  let i3 = z % u.nb3;
+  let t2 = z / u.nb3;
+  let i2 = t2 % u.nb2;
+  let t1 = t2 / u.nb2;
+  let i1 = t1 % u.nb1;
+  let i0 = t1 / u.nb1;
+  return vec2<u32>(i0 * u.sAb0 + i1 * u.sAb1 + i2 * u.sAb2 + i3 * u.sAb3,
+                   i0 * u.sBb0 + i1 * u.sBb1 + i2 * u.sBb2 + i3 * u.sBb3);
+}`;
+
+/** WGSL source for one matmul variant. */
+export function matmulWgsl(o: MatmulWgslOptions): string {
+  return o.variant === 'reg' ? regSource(o) : tiledSource(o);
+}
+
+function regSource(o: MatmulWgslOptions): string {
+  const R = o.rows;
+  const V = o.cols4;
+  const lines: string[] = [];
+  const rows = [...Array(R).keys()];
+  const vs = [...Array(V).keys()];
+  const decl = rows.flatMap((i) => vs.map((v) => `  var acc${i}_${v} = vec4<f32>(0.0);`)).join('\n');
+  const aBase = rows.map((i) => `  let ab${i} = off.x + min(m0 + ${i}u, u.M - 1u) * u.sAm;`).join('\n');
+  const bLoad = o.bPacked
+    ? vs.map((v) => `    let b${v} = b[bk + ${v}u];`).join('\n')
+    : vs.map((v) => `    let b${v} = vec4<f32>(${[0, 1, 2, 3].map((c) => `b[bk + nc${v * 4 + c}]`).join(', ')});`).join('\n');
+  const nClamp = o.bPacked ? '' : [...Array(V * 4).keys()].map((c) => `  let nc${c} = min(n0 + ${c}u, u.N - 1u) * u.sBn;`).join('\n');
+  const fma = rows.flatMap((i) => [`    let a${i} = a[ab${i} + k * u.sAk];`, ...vs.map((v) => `    acc${i}_${v} = fma(vec4<f32>(a${i}), b${v}, acc${i}_${v});`)]).join('\n');
+  for (const i of rows) {
+    for (const v of vs) {
+      for (let c = 0; c < 4; c++) {
+        const comp = 'xyzw'[c]!;
+        lines.push(`  if (m0 + ${i}u < u.M && n0 + ${v * 4 + c}u < u.N) {
+    let yi = yb + (m0 + ${i}u) * u.N + n0 + ${v * 4 + c}u;
+    y[yi] = finish(acc${i}_${v}.${comp}, m0 + ${i}u, n0 + ${v * 4 + c}u, yi);
+  }`);
+      }
+    }
+  }
+  return /* wgsl */ `${MATMUL_UNIFORM}
+${bindings(o)}
+${BATCH_OFFSETS}
+${epilogueFn(o.act, o.residual)}
+
+@compute @workgroup_size(${MATMUL_REG_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * ${V * 4}u;
+  let m0 = gid.y * ${R}u;
+  if (n0 >= u.N || m0 >= u.M) { return; }
+  let off = batchOffsets(gid.z);
+${decl}
+${aBase}
+${nClamp}
+  // Packed B is indexed in vec4 units (sBk = padded row length / 4).
+  var bk = off.y + ${o.bPacked ? `n0 / 4u` : '0u'};
+  for (var k = 0u; k < u.K; k = k + 1u) {
+${bLoad}
+${fma}
+    bk = bk + u.sBk;
+  }
+  let yb = gid.z * u.M * u.N;
+${lines.join('\n')}
+}`;
+}
+
+function tiledSource(o: MatmulWgslOptions): string {
+  const bTile = o.bPacked
+    ? /* wgsl */ `
+    {
+      let kk = k0 + (tid / 16u);
+      let col4 = nT / 4u + (tid % 16u);
+      var v = vec4<f32>(0.0);
+      if (kk < u.K && col4 < u.sBk) { v = b[off.y + kk * u.sBk + col4]; }
+      let base = (tid / 16u) * 64u + (tid % 16u) * 4u;
+      bs[base] = v.x; bs[base + 1u] = v.y; bs[base + 2u] = v.z; bs[base + 3u] = v.w;
+    }`
+    : /* wgsl */ `
+    for (var q = 0u; q < 4u; q = q + 1u) {
+      let row = lrow + 4u * q;
+      let kk = k0 + row;
+      bs[row * 64u + lcol] = select(0.0, b[off.y + min(kk, u.K - 1u) * u.sBk + bn * u.sBn], kk < u.K);
+    }`;
+  const stores: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      stores.push(`  if (m0 + ${i}u < u.M && n0 + ${j}u < u.N) {
+    let yi = yb + (m0 + ${i}u) * u.N + n0 + ${j}u;
+    y[yi] = finish(acc${i}.${'xyzw'[j]!}, m0 + ${i}u, n0 + ${j}u, yi);
+  }`);
+    }
+  }
+  return /* wgsl */ `${MATMUL_UNIFORM}
+${bindings(o)}
+${BATCH_OFFSETS}
+${epilogueFn(o.act, o.residual)}
+
+var<workgroup> as: array<f32, 1024>;
+var<workgroup> bs: array<f32, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+  let nT = wid.x * 64u;
+  let mT = wid.y * 64u;
+  let off = batchOffsets(wid.z);
+  // Loader geometry: each invocation stages one tile column at four k rows.
+  let lcol = tid % 64u;
+  let lrow = tid / 64u;
+  let am = min(mT + lcol, u.M - 1u);
+  let bn = min(nT + lcol, u.N - 1u);
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < u.K; k0 = k0 + 16u) {
+    for (var q = 0u; q < 4u; q = q + 1u) {
+      let row = lrow + 4u * q;
+      let kk = k0 + row;
+      as[row * 64u + lcol] = select(0.0, a[off.x + am * u.sAm + min(kk, u.K - 1u) * u.sAk], kk < u.K);
+    }
+${bTile}
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+      let bb = kk * 64u + lid.x * 4u;
+      let bv = vec4<f32>(bs[bb], bs[bb + 1u], bs[bb + 2u], bs[bb + 3u]);
+      let ab = kk * 64u + lid.y * 4u;
+      acc0 = fma(vec4<f32>(as[ab]), bv, acc0);
+      acc1 = fma(vec4<f32>(as[ab + 1u]), bv, acc1);
+      acc2 = fma(vec4<f32>(as[ab + 2u]), bv, acc2);
+      acc3 = fma(vec4<f32>(as[ab + 3u]), bv, acc3);
+    }
+    workgroupBarrier();
+  }
+  let m0 = mT + lid.y * 4u;
+  let n0 = nT + lid.x * 4u;
+  let yb = wid.z * u.M * u.N;
+${stores.join('\n')}
+}`;
+}
