@@ -9,7 +9,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 have_adapter() { node tools/probe-adapter.mjs >/dev/null 2>&1; }
 have_testdata() { [ -d /usr/share/libonnx-testdata/data/node ]; }
 
-[ -d node_modules/webgpu ] || npm ci --no-audit --no-fund
+# Dependencies: install when missing or when the lockfile changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 
 if have_adapter && have_testdata; then exit 0; fi
 

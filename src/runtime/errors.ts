@@ -10,9 +10,14 @@ export class ModelFormatError extends XaiError {}
 /** The graph uses operators this engine does not implement; every such node is listed. */
 export class UnsupportedOperatorError extends XaiError {
   constructor(readonly nodes: { opType: string; name: string; domain: string }[]) {
-    const types = [...new Set(nodes.map((n) => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.` : '') + n.opType))];
-    super(`unsupported operator${types.length > 1 ? 's' : ''} ${types.join(', ')} at node${nodes.length > 1 ? 's' : ''} ` +
-      nodes.map((n) => `'${n.name}' (${n.opType})`).join(', '));
+    const byType = new Map<string, string[]>();
+    for (const n of nodes) {
+      const t = (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.` : '') + n.opType;
+      byType.set(t, [...(byType.get(t) ?? []), n.name]);
+    }
+    const parts = [...byType].map(([t, names]) =>
+      `${t} at ${names.length === 1 ? 'node' : `${names.length} nodes`} ${names.slice(0, 4).map((x) => `'${x}'`).join(', ')}${names.length > 4 ? ', ...' : ''}`);
+    super(`unsupported operator${byType.size > 1 ? 's' : ''}: ${parts.join('; ')}`);
   }
 }
 /** The graph is well-formed ONNX but inconsistent (shapes that cannot match, missing values). */

@@ -1,0 +1,87 @@
+/** Shared pieces of the command-line tool: defaults, argument errors, model and label loading. */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNodeGpu } from '../src/node.js';
+import { Model } from '../src/runtime/model.js';
+import type { GpuContext } from '../src/runtime/device.js';
+import { XaiError } from '../src/runtime/errors.js';
+import { PRESETS, guessPreset, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = resolve(REPO_ROOT, '..', 'shared');
+export const DEFAULT_MODEL = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
+export const DEFAULT_IMAGE = join(SHARED, 'images', 'misc', 'catdog.rise.png');
+export const DEFAULT_LABELS = join(SHARED, 'labels', 'imagenet-synset.txt');
+
+/** A problem with what the user typed: printed without a stack trace, exit code 2. */
+export class UsageError extends Error { override name = 'UsageError'; }
+
+export function resolveModelPath(arg: string | undefined): string {
+  if (arg) {
+    if (!existsSync(arg)) throw new UsageError(`model file not found: ${arg}`);
+    return arg;
+  }
+  if (existsSync(DEFAULT_MODEL)) return DEFAULT_MODEL;
+  throw new UsageError(`no --model given and the default ${DEFAULT_MODEL} does not exist (the shared models folder is not beside this checkout): pass --model PATH`);
+}
+
+export function resolveImagePath(arg: string | undefined): string {
+  const p = arg ?? DEFAULT_IMAGE;
+  if (!existsSync(p)) throw new UsageError(arg ? `image not found: ${arg}` : `no --image given and the default ${DEFAULT_IMAGE} does not exist: pass --image PATH`);
+  return p;
+}
+
+export function loadLabels(path: string | undefined, classes: number): string[] | undefined {
+  const p = path ?? (classes === 1000 && existsSync(DEFAULT_LABELS) ? DEFAULT_LABELS : undefined);
+  if (!p) return undefined;
+  if (!existsSync(p)) throw new UsageError(`label file not found: ${p}`);
+  // Lines are "synset name, other names" (../shared/labels format) or plain names.
+  const lines = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim());
+  return lines.map((l) => l.replace(/^n\d{8}\s+/, '').split(',')[0]!.trim());
+}
+
+export function preprocessingFor(model: Model, preset: string | undefined, size?: number): { name: PresetName; p: Preprocessing } {
+  const input = model.inputs[0]!;
+  const name = (preset ?? guessPreset(input.name, input.shape)) as PresetName;
+  if (!(name in PRESETS)) throw new UsageError(`unknown preset '${preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
+  const base = PRESETS[name];
+  const h = typeof input.shape[2] === 'number' ? input.shape[2] : size ?? base.size;
+  return { name, p: { ...base, size: h, resize: base.size === base.resize ? h : Math.round(h / 0.875) } };
+}
+
+export async function openModel(path: string, gpu?: GpuContext): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
+  const g = gpu ?? (await createNodeGpu());
+  const t0 = performance.now();
+  const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g });
+  return { model, gpu: g, loadMs: performance.now() - t0 };
+}
+
+/** Probabilities from a score vector: kept as they are when they already form a distribution. */
+export function toProbabilities(scores: Float32Array): { probs: Float32Array; alreadyProbabilities: boolean } {
+  let sum = 0, min = Infinity;
+  for (const v of scores) { sum += v; min = Math.min(min, v); }
+  if (min >= 0 && Math.abs(sum - 1) < 1e-3) return { probs: scores, alreadyProbabilities: true };
+  const m = Math.max(...scores);
+  const e = scores.map((v) => Math.exp(v - m));
+  const z = e.reduce((a, b) => a + b, 0);
+  return { probs: e.map((v) => v / z), alreadyProbabilities: false };
+}
+
+export function topK(values: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[b]! - values[a]!).slice(0, k);
+}
+
+/** Runs a command body, turning known errors into a message and an exit code. */
+export async function runCommand(body: () => Promise<void>): Promise<number> {
+  try {
+    await body();
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof XaiError || (e as Error).name === 'ImageDecodeError') {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      return e instanceof UsageError ? 2 : 1;
+    }
+    throw e;
+  }
+}
