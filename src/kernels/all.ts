@@ -2,7 +2,20 @@
 import { OpRegistry } from './registry.js';
 import type { OpDef } from './types.js';
 import { shapeOps } from './shape-ops.js';
+import { unaryOps } from './unary.js';
+import { binaryOps } from './binary.js';
+import { batchNormOp } from './batchnorm.js';
+import { softmaxOps } from './softmax.js';
+import { reduceOps } from './reduce.js';
+import { quantizeOps } from './quantize.js';
+import { poolOps } from './pool.js';
+import { layoutOps } from './layout.js';
+import { resizeOps } from './resize.js';
+import { gemmOp, matmulOp } from './gemm.js';
 
-export const ALL_OPS: readonly OpDef[] = [...shapeOps];
+export const ALL_OPS: readonly OpDef[] = [
+  ...shapeOps, ...unaryOps, ...binaryOps, batchNormOp, ...softmaxOps, ...reduceOps, ...quantizeOps,
+  ...poolOps, ...layoutOps, ...resizeOps, gemmOp, matmulOp,
+];
 
 export const defaultRegistry = new OpRegistry(ALL_OPS);

@@ -37,7 +37,15 @@ export type BindingRef =
   /** The i-th scratch region the program asked for in `scratchBytes`. */
   | { scratch: number }
   /** Small parameters; the runtime uploads them once into a uniform buffer. */
-  | { uniform: ArrayBuffer };
+  | { uniform: ArrayBuffer }
+  /** Reverse mode only: the gradient of the loss with respect to the node's i-th output (read). */
+  | { gradOutput: number }
+  /**
+   * Reverse mode only: the gradient with respect to the node's i-th input (read_write). It starts at
+   * zero and several consumers add into it, so a backward kernel must ADD its contribution, and each
+   * element must be written by exactly one invocation of a dispatch (no float atomics in WGSL).
+   */
+  | { gradInput: number };
 
 export interface Dispatch {
   label: string;
@@ -77,6 +85,14 @@ export interface OpDef {
   alias?: boolean;
   /** Inputs consumed only at build time (weights, shapes); they are never bound as GPU tensors. */
   hostInputs?(node: GraphNode): readonly number[];
+  /**
+   * Reverse mode: dispatches that add dLoss/dInput_i into `{ gradInput: i }` for every i with
+   * `wants[i]`, reading `{ gradOutput: k }` and the forward values (`{ input: i }`, `{ output: k }`,
+   * kept alive by the runtime). Only input gradients: weights are never differentiated. Reverse
+   * mode runs on the unfused graph, so fused attributes never reach a backward builder (BatchNorm
+   * is differentiated as its own node). Alias ops need no backward: they share gradient storage.
+   */
+  backward?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext, wants: readonly boolean[]): KernelProgram;
   /** The GPU program for concrete shapes. Not called for alias ops. */
   build?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext): KernelProgram;
 }

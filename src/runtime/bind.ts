@@ -17,6 +17,8 @@ export interface BindingResolver {
   input(index: number): BufferRange;
   output(index: number): BufferRange;
   scratch(index: number): BufferRange;
+  gradOutput?(index: number): BufferRange;
+  gradInput?(index: number): BufferRange;
 }
 
 /** Creates bind groups for every dispatch; uniform buffers it creates are pushed onto `owned`. */
@@ -33,6 +35,11 @@ function resourceOf(device: GPUDevice, b: BindingRef, resolve: BindingResolver, 
   if ('output' in b) return rangeBinding(resolve.output(b.output));
   if ('scratch' in b) return rangeBinding(resolve.scratch(b.scratch));
   if ('buffer' in b) return { buffer: b.buffer };
+  if ('gradOutput' in b || 'gradInput' in b) {
+    const f = 'gradOutput' in b ? resolve.gradOutput : resolve.gradInput;
+    if (!f) throw new Error('a gradient binding outside reverse mode');
+    return rangeBinding(f('gradOutput' in b ? b.gradOutput : b.gradInput));
+  }
   const bytes = Math.max(16, Math.ceil(b.uniform.byteLength / 16) * 16);
   const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
   new Uint8Array(buf.getMappedRange()).set(new Uint8Array(b.uniform));

@@ -54,6 +54,14 @@ function hashFloats(d: Float32Array | Float64Array): number {
   return h ^ d.length;
 }
 
+// One cache per device: models loaded on the same device share compiled kernels.
+const pipelineCaches = new WeakMap<GPUDevice, PipelineCache>();
+function pipelineCacheFor(device: GPUDevice): PipelineCache {
+  let c = pipelineCaches.get(device);
+  if (!c) { c = new PipelineCache(device); pipelineCaches.set(device, c); }
+  return c;
+}
+
 export class Model {
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];
@@ -64,7 +72,7 @@ export class Model {
   private destroyed = false;
 
   private constructor(readonly gpu: GpuContext, readonly graph: Graph, private readonly registry: OpRegistry, private readonly opts: LoadOptions) {
-    this.pipelines = new PipelineCache(gpu.device);
+    this.pipelines = pipelineCacheFor(gpu.device);
     this.constants = new Map(graph.initializers);
     for (const [k, v] of Object.entries(opts.constantInputs ?? {})) this.constants.set(k, v);
     this.inputs = graph.inputs.filter((i) => !this.constants.has(i.name));

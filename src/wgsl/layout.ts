@@ -17,9 +17,18 @@ export const LAYOUT_MAX_RANK = 6;
  * Uniform layout (i32 slots): [0] total, [1] srcBase, [2] dstBase, [3] rank, [4..9] iteration
  * dims, [12..17] source dims, [20..25] source strides, [28..33] destination strides.
  */
-export const STRIDED_COPY_WGSL = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+export const STRIDED_COPY_WGSL = stridedCopyWgsl('f32');
+
+/**
+ * The strided copy moving vec4s (about 2.5x the bandwidth on lavapipe); the plan is then in units
+ * of 4 floats, which the host arranges only when every stride and base is a multiple of 4.
+ */
+export const STRIDED_COPY_VEC4_WGSL = stridedCopyWgsl('vec4<f32>');
+
+function stridedCopyWgsl(elem: string): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<${elem}>;
+@group(0) @binding(1) var<storage, read_write> y: array<${elem}>;
 @group(0) @binding(2) var<uniform> u: array<vec4<i32>, 9>;
 ${FLAT_INDEX}
 fn P(k: i32) -> i32 { return u[k >> 2u][k & 3]; }
@@ -40,6 +49,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   y[d] = x[s];
 }`;
+}
 
 /**
  * Pad over rank <= 6. mode 0 constant, 1 edge, 2 reflect, 3 wrap. Negative pads crop.
