@@ -17,6 +17,8 @@ import { sizeOf, type HostTensor } from './tensor.js';
 import { DeviceError, InputError, XaiError } from './errors.js';
 import { readFloats, writeFloats } from './readback.js';
 import { profileDispatches, type Profile } from './profiler.js';
+import { GradientPlan, type GradientOptions } from './reverse.js';
+import type { ScoreMode } from '../kernels/score.js';
 
 export interface LoadOptions {
   gpu: GpuContext;
@@ -68,6 +70,7 @@ export class Model {
   private readonly pipelines: PipelineCache;
   private readonly weights = new Map<string, GPUBuffer>();
   private readonly plans = new Map<string, ExecutionPlan>();
+  private readonly gradPlans = new Map<string, GradientPlan>();
   private readonly constants: Map<string, HostTensor>;
   private destroyed = false;
 
@@ -150,6 +153,52 @@ export class Model {
       old.destroy();
     }
     return p;
+  }
+
+  /**
+   * A cached reverse-mode plan: forward over the unfused graph, the class score Ψ per row, and one
+   * backward pass to every tensor in `opts.wrt`. GPU-resident; see GradientPlan.
+   */
+  gradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): GradientPlan {
+    this.checkAlive();
+    const key = JSON.stringify(['grad', [...shapes], [...opts.wrt].sort(), opts.mode]);
+    let p = this.gradPlans.get(key);
+    if (p) return p;
+    const g = this.specialize(shapes, new Set(), false);
+    p = new GradientPlan(this.gpu, g, this.buildContext(), (name) => this.constTensor(name, g), [...shapes.values()][0]?.[0] ?? 1, opts);
+    this.gradPlans.set(key, p);
+    while (this.gradPlans.size > 2) {
+      const [k, old] = this.gradPlans.entries().next().value as [string, GradientPlan];
+      this.gradPlans.delete(k);
+      old.destroy();
+    }
+    return p;
+  }
+
+  /**
+   * Gradients of the class score Ψ (per batch row, class `classes[row]`) with respect to the named
+   * tensors, read back to the host. Explanation methods use gradientPlan directly and keep
+   * everything on the GPU; this is the convenient form.
+   */
+  async gradients(feeds: Record<string, Feed>, opts: { wrt: readonly string[]; classes: readonly number[]; mode?: ScoreMode }): Promise<{ scores: Float32Array; grads: Record<string, HostTensor> }> {
+    this.checkAlive();
+    const tensors = this.normaliseFeeds(feeds);
+    const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
+    const { device } = this.gpu;
+    device.pushErrorScope('validation');
+    const plan = this.gradientPlan(shapes, { wrt: opts.wrt, mode: opts.mode ?? 'logit' });
+    plan.setClasses(opts.classes);
+    for (const [k, t] of tensors) writeFloats(device, plan.forward.tensor(k), t.data as Float32Array);
+    const enc = device.createCommandEncoder();
+    plan.encode(enc);
+    device.queue.submit([enc.finish()]);
+    const read = await readFloats(device, [plan.scores, ...opts.wrt.map((w) => plan.grad(w))]);
+    const err = await device.popErrorScope();
+    if (err) throw new DeviceError(`GPU validation error: ${err.message}`);
+    throwIfDeviceFailed(this.gpu);
+    const grads: Record<string, HostTensor> = {};
+    opts.wrt.forEach((w, i) => { grads[w] = { dtype: 'float32', shape: plan.grad(w).shape, data: read[i + 1]! }; });
+    return { scores: read[0]!, grads };
   }
 
   /**
@@ -238,7 +287,8 @@ export class Model {
     return result;
   }
 
-  private normaliseFeeds(feeds: Record<string, Feed>): Map<string, HostTensor> {
+  /** Validates feeds against the declared inputs; bare Float32Arrays get their shape. */
+  normaliseFeeds(feeds: Record<string, Feed>): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();
     for (const k of Object.keys(feeds)) if (!this.inputs.some((i) => i.name === k)) {
       throw new InputError(`the model has no input '${k}' (inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
@@ -313,6 +363,8 @@ export class Model {
   destroy(): void {
     for (const p of this.plans.values()) p.destroy();
     this.plans.clear();
+    for (const p of this.gradPlans.values()) p.destroy();
+    this.gradPlans.clear();
     for (const b of this.weights.values()) b.destroy();
     this.weights.clear();
     this.destroyed = true;
