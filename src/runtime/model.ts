@@ -222,9 +222,11 @@ export class Model {
   async run(feeds: Record<string, Feed>, opts: RunOptions = {}): Promise<RunResult> {
     this.checkAlive();
     const tensors = this.normaliseFeeds(feeds);
-    const first = this.inputs[0] ? tensors.get(this.inputs[0].name)! : undefined;
-    const batch = first && first.shape.length > 0 ? first.shape[0]! : 1;
-    const chunk = first && first.shape.length > 0 ? this.maxBatch(batch) : batch;
+    // Splitting needs a shared leading batch dimension; graphs with unrelated inputs run whole.
+    const firsts = [...tensors.values()].map((t) => (t.shape.length > 0 ? t.shape[0]! : -1));
+    const batched = firsts.length > 0 && firsts.every((d) => d === firsts[0] && d > 0);
+    const batch = batched ? firsts[0]! : 1;
+    const chunk = batched ? this.maxBatch(batch) : batch;
     if (chunk >= batch) return this.runChunk(tensors, opts);
     const parts: RunResult[] = [];
     for (let start = 0; start < batch; start += chunk) {
@@ -293,7 +295,6 @@ export class Model {
     for (const k of Object.keys(feeds)) if (!this.inputs.some((i) => i.name === k)) {
       throw new InputError(`the model has no input '${k}' (inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
     }
-    let batch: number | undefined;
     for (const info of this.inputs) {
       const f = feeds[info.name];
       if (!f) throw new InputError(`missing input '${info.name}'`);
@@ -313,9 +314,7 @@ export class Model {
         const want = info.shape[k];
         if (k > 0 && typeof want === 'number' && want !== d) throw new InputError(`input '${info.name}' must have shape [${info.shape}], got [${t.shape}]`);
       });
-      if (t.shape[0]! < 1) throw new InputError(`input '${info.name}' has an empty batch`);
-      if (batch !== undefined && t.shape[0] !== batch) throw new InputError('all inputs must have the same batch size');
-      batch = t.shape[0];
+      if (t.shape.length > 0 && t.shape[0]! < 1) throw new InputError(`input '${info.name}' has an empty batch`);
       out.set(info.name, t);
     }
     return out;

@@ -21,13 +21,14 @@ export const BINARY_FN: Record<string, string> = {
   Sum: 'return a + b;',
   PRelu: 'return select(a * b, a, a >= 0.0);',
   // WGSL pow() is undefined for a < 0; ONNX models use integral exponents on signed bases
-  // (squared deviations), so the sign is restored from the exponent's parity.
+  // (squared deviations), so the sign is restored from the exponent's parity; a fractional
+  // exponent gives NaN (built at run time: WGSL rejects a NaN constant).
   Pow: `if (b == 2.0) { return a * a; }
   if (b == 1.0) { return a; }
   if (b == 0.0) { return 1.0; }
   let m = pow(abs(a), b);
   if (a >= 0.0) { return m; }
-  if (fract(b) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+  if (fract(b) != 0.0) { let z = a - a; return z / z; }
   return select(m, -m, fract(b * 0.5) != 0.0);`,
 };
 

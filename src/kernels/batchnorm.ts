@@ -1,0 +1,69 @@
+/**
+ * Inference BatchNormalization: scale, B, mean and var are host constants, folded at build time into
+ * one per-channel (a, b) pair so the kernel is a single multiply-add per element.
+ */
+import type { OpDef, TensorArg } from './types.js';
+import type { GraphNode } from '../runtime/graph.js';
+import { attrFloat, attrInt } from '../runtime/graph.js';
+import { GraphError } from '../runtime/errors.js';
+import { sizeOf } from '../runtime/tensor.js';
+import { grid1d } from './dispatch-size.js';
+import { pointwiseWorkgroup } from './pointwise.js';
+import { channelAffineWgsl } from '../wgsl/batchnorm.js';
+
+/**
+ * Per-channel a = scale / sqrt(var + eps), b = B - mean * a, interleaved [a0, b0, a1, b1, ...], in
+ * float64 before the single rounding to f32. Exported for the Conv folding pass and tests.
+ */
+export function batchNormCoefficients(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): Float32Array {
+  const x = inputs[0];
+  if (!x || x.shape.length < 2) throw new GraphError(`BatchNormalization '${node.name}': X must have rank >= 2`);
+  const C = x.shape[1]!;
+  const names = ['scale', 'B', 'mean', 'var'];
+  const vals = [1, 2, 3, 4].map((i) => {
+    const c = inputs[i]?.constant;
+    if (!c) throw new GraphError(`BatchNormalization '${node.name}': ${names[i - 1]} must be a constant`);
+    if (c.data.length !== C) throw new GraphError(`BatchNormalization '${node.name}': ${names[i - 1]} has ${c.data.length} elements, X has ${C} channels`);
+    return c.data;
+  });
+  const eps = attrFloat(node, 'epsilon', 1e-5);
+  const [scale, bias, mean, variance] = vals as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const ab = new Float32Array(2 * C);
+  for (let c = 0; c < C; c++) {
+    const a = scale[c]! / Math.sqrt(variance[c]! + Math.fround(eps));
+    ab[2 * c] = a;
+    ab[2 * c + 1] = bias[c]! - mean[c]! * a;
+  }
+  return ab;
+}
+
+/** BatchNormalization (inference only; training_mode = 1 and spatial = 0 are rejected). */
+export const batchNormOp: OpDef = {
+  opTypes: ['BatchNormalization'],
+  hostInputs: () => [1, 2, 3, 4],
+  inferShapes(node, inputs) {
+    const x = inputs[0];
+    if (!x || x.shape.length < 2) throw new GraphError(`BatchNormalization '${node.name}': X must have rank >= 2`);
+    if (attrInt(node, 'training_mode', 0) !== 0) throw new GraphError(`BatchNormalization '${node.name}': training mode is not supported`);
+    if (attrInt(node, 'spatial', 1) !== 1) throw new GraphError(`BatchNormalization '${node.name}': spatial = 0 is not supported`);
+    return [[...x.shape]];
+  },
+  build(node, inputs, outputs, ctx) {
+    const ab = batchNormCoefficients(node, inputs);
+    const shape = outputs[0]!;
+    const n = sizeOf(shape);
+    const C = shape[1]!;
+    const inner = sizeOf(shape.slice(2));
+    const vec4 = inner % 4 === 0 && n % 4 === 0;
+    const items = vec4 ? n / 4 : n;
+    const wg = pointwiseWorkgroup(ctx.traits);
+    return {
+      dispatches: [{
+        label: `BatchNormalization:${node.name}`,
+        pipeline: ctx.pipeline(channelAffineWgsl(vec4, wg)),
+        bindings: [{ input: 0 }, { buffer: ctx.constBuffer(ab, `${node.name}.ab`) }, { output: 0 }, { uniform: new Uint32Array([items, C, inner, 0]).buffer }],
+        workgroups: grid1d(items, wg, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
+};
