@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** webgpu-xai command-line tool: dispatches to one module per command. */
 import { classify, classifyHelp } from './commands/classify.js';
+import { profile, profileHelp } from './commands/profile.js';
 import { runCommand, UsageError } from './cli-common.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   classify: { run: classify, help: classifyHelp },
+  profile: { run: profile, help: profileHelp },
 };
 
 const usage = `Usage: webgpu-xai <command> [options]
