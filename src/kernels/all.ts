@@ -12,10 +12,11 @@ import { poolOps } from './pool.js';
 import { layoutOps } from './layout.js';
 import { resizeOps } from './resize.js';
 import { gemmOp, matmulOp } from './gemm.js';
+import { convOp } from './conv.js';
 
 export const ALL_OPS: readonly OpDef[] = [
   ...shapeOps, ...unaryOps, ...binaryOps, batchNormOp, ...softmaxOps, ...reduceOps, ...quantizeOps,
-  ...poolOps, ...layoutOps, ...resizeOps, gemmOp, matmulOp,
+  ...poolOps, ...layoutOps, ...resizeOps, gemmOp, matmulOp, convOp,
 ];
 
 export const defaultRegistry = new OpRegistry(ALL_OPS);

@@ -262,6 +262,8 @@ export class Model {
     const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
     try {
       plan = this.plan(shapes, opts.keep ?? []);
+      const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > 2 ** 30);
+      if (tooBig) throw new InputError(`output '${tooBig}' would need ${plan.tensor(tooBig).size} bytes of host memory`);
       // Poison outputs first so an element no kernel wrote shows as NaN (inputs may alias outputs).
       for (const n of names) if (plan.has(n)) writeFloats(device, plan.tensor(n), new Float32Array(plan.tensor(n).size / 4).fill(NaN));
       for (const [k, t] of tensors) writeFloats(device, plan.tensor(k), t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));

@@ -45,11 +45,12 @@ export function tensorFromProto(t: TensorProto): HostTensor {
     throw new ModelFormatError(`tensor '${t.name}' uses external data, which is not supported: save the model with all tensors inside the file`);
   }
   const isFloat = dtype === 'float32' || dtype === 'float16' || dtype === 'float64' || dtype === 'bfloat16';
-  const out = isFloat ? new Float32Array(n) : new Float64Array(n);
   const raw = t.rawData;
+  // Check the stored size before allocating, so a lying dims field cannot ask for gigabytes.
+  const stored = raw && raw.length > 0 ? Math.floor(raw.length / BYTES[dtype]) : storedCount(t, dtype);
+  if (stored < n) throw new ModelFormatError(`tensor '${t.name}' holds ${stored} values, shape [${shape.join(',')}] ${dtype} needs ${n}`);
+  const out = isFloat ? new Float32Array(n) : new Float64Array(n);
   if (raw && raw.length > 0) {
-    const need = n * BYTES[dtype];
-    if (raw.length < need) throw new ModelFormatError(`tensor '${t.name}' raw_data holds ${raw.length} bytes, [${shape.join(',')}] ${dtype} needs ${need}`);
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
     for (let i = 0; i < n; i++) out[i] = readRaw(dv, dtype, i);
     return { dtype: isFloat ? 'float32' : dtype, shape, data: out };
@@ -68,6 +69,16 @@ export function tensorFromProto(t: TensorProto): HostTensor {
     out[i] = dtype === 'float16' ? halfToFloat(v) : dtype === 'bfloat16' ? bf16ToFloat(v) : v;
   }
   return { dtype: isFloat ? 'float32' : dtype, shape, data: out };
+}
+
+function storedCount(t: TensorProto, dtype: DType): number {
+  switch (dtype) {
+    case 'float32': return t.floatData?.length ?? 0;
+    case 'float64': return t.doubleData?.length ?? 0;
+    case 'int64': return t.int64Data?.length ?? 0;
+    case 'uint32': case 'uint64': return t.uint64Data?.length ?? 0;
+    default: return t.int32Data?.length ?? 0;
+  }
 }
 
 function bf16ToFloat(bits: number): number {

@@ -62,7 +62,8 @@ export class ExecutionPlan {
     nodes.forEach((s, i) => {
       const host = new Set(s.op.hostInputs?.(s.node) ?? []);
       s.node.inputs.forEach((n, k) => { if (n && !host.has(k)) want(n, i); });
-      s.node.outputs.forEach((n) => { if (n) want(n, i); });
+      // An optional output the op does not produce (Dropout's mask) has no shape and no reader.
+      s.node.outputs.forEach((n) => { if (n && shapes.has(n)) want(n, i); });
     });
     for (const name of [...graph.outputNames, ...keep]) if (!graph.constants.has(root(name))) want(name, nodes.length);
     // Scratch regions live for their node only.
@@ -74,7 +75,7 @@ export class ExecutionPlan {
     const { slotOf, slotBytes } = assignSlots(reqs);
     const maxBinding = gpu.traits.maxStorageBufferBindingSize;
     const buffers = slotBytes.map((b, i) => {
-      if (b > maxBinding) throw new GraphError(`tensor of ${b} bytes exceeds the device's storage binding limit (${maxBinding}); use a smaller batch`);
+      if (b > maxBinding) throw new GraphError(`a tensor of ${b} bytes exceeds the device's storage binding limit (${maxBinding}) even at batch ${batch}`);
       const buf = gpu.device.createBuffer({ label: `slot${i}`, size: b, usage: STORAGE() });
       this.owned.push(buf);
       return buf;

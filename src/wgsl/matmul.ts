@@ -79,49 +79,54 @@ export function matmulWgsl(o: MatmulWgslOptions): string {
 function regSource(o: MatmulWgslOptions): string {
   const R = o.rows;
   const V = o.cols4;
-  const lines: string[] = [];
   const rows = [...Array(R).keys()];
   const vs = [...Array(V).keys()];
   const decl = rows.flatMap((i) => vs.map((v) => `  var acc${i}_${v} = vec4<f32>(0.0);`)).join('\n');
   const aBase = rows.map((i) => `  let ab${i} = off.x + min(m0 + ${i}u, u.M - 1u) * u.sAm;`).join('\n');
+  // Column c of vec4 group v belongs to lane-interleaved column n0 + v * ${MATMUL_REG_WG * 4} + c.
+  const colStep = MATMUL_REG_WG * 4;
+  const bSetup = o.bPacked
+    ? vs.map((v) => `  let bc${v} = off.y + min((n0 + ${v * colStep}u) / 4u, u.sBk - 1u);`).join('\n')
+    : vs.flatMap((v) => [0, 1, 2, 3].map((c) => `  let bc${v}_${c} = off.y + min(n0 + ${v * colStep + c}u, u.N - 1u) * u.sBn;`)).join('\n');
   const bLoad = o.bPacked
-    ? vs.map((v) => `    let b${v} = b[bk + ${v}u];`).join('\n')
-    : vs.map((v) => `    let b${v} = vec4<f32>(${[0, 1, 2, 3].map((c) => `b[bk + nc${v * 4 + c}]`).join(', ')});`).join('\n');
-  const nClamp = o.bPacked ? '' : [...Array(V * 4).keys()].map((c) => `  let nc${c} = min(n0 + ${c}u, u.N - 1u) * u.sBn;`).join('\n');
+    ? vs.map((v) => `    let b${v} = b[bk + bc${v}];`).join('\n')
+    : vs.map((v) => `    let b${v} = vec4<f32>(${[0, 1, 2, 3].map((c) => `b[bk + bc${v}_${c}]`).join(', ')});`).join('\n');
   const fma = rows.flatMap((i) => [`    let a${i} = a[ab${i} + k * u.sAk];`, ...vs.map((v) => `    acc${i}_${v} = fma(vec4<f32>(a${i}), b${v}, acc${i}_${v});`)]).join('\n');
+  const lines: string[] = [];
   for (const i of rows) {
     for (const v of vs) {
       for (let c = 0; c < 4; c++) {
-        const comp = 'xyzw'[c]!;
-        lines.push(`  if (m0 + ${i}u < u.M && n0 + ${v * 4 + c}u < u.N) {
-    let yi = yb + (m0 + ${i}u) * u.N + n0 + ${v * 4 + c}u;
-    y[yi] = finish(acc${i}_${v}.${comp}, m0 + ${i}u, n0 + ${v * 4 + c}u, yi);
+        const n = `n0 + ${v * colStep + c}u`;
+        lines.push(`  if (m0 + ${i}u < u.M && ${n} < u.N) {
+    let yi = yb + (m0 + ${i}u) * u.N + ${n};
+    y[yi] = finish(acc${i}_${v}.${'xyzw'[c]!}, m0 + ${i}u, ${n}, yi);
   }`);
       }
     }
   }
+  // Rows come from workgroup_id so the compiler sees A loads as uniform across the workgroup (one
+  // scalar load broadcast to all lanes on SIMD software rasterisers); columns are interleaved across
+  // lanes so neighbouring lanes read neighbouring vec4s of B.
   return /* wgsl */ `${MATMUL_UNIFORM}
 ${bindings(o)}
 ${BATCH_OFFSETS}
 ${epilogueFn(o.act, o.residual)}
 
 @compute @workgroup_size(${MATMUL_REG_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n0 = gid.x * ${V * 4}u;
-  let m0 = gid.y * ${R}u;
-  if (n0 >= u.N || m0 >= u.M) { return; }
-  let off = batchOffsets(gid.z);
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = wid.x * ${V * colStep}u + lid.x * 4u;
+  let m0 = wid.y * ${R}u;
+  let off = batchOffsets(wid.z);
 ${decl}
 ${aBase}
-${nClamp}
-  // Packed B is indexed in vec4 units (sBk = padded row length / 4).
-  var bk = off.y + ${o.bPacked ? `n0 / 4u` : '0u'};
+${bSetup}
+  var bk = 0u;
   for (var k = 0u; k < u.K; k = k + 1u) {
 ${bLoad}
 ${fma}
     bk = bk + u.sBk;
   }
-  let yb = gid.z * u.M * u.N;
+  let yb = wid.z * u.M * u.N;
 ${lines.join('\n')}
 }`;
 }
@@ -135,13 +140,13 @@ function tiledSource(o: MatmulWgslOptions): string {
       var v = vec4<f32>(0.0);
       if (kk < u.K && col4 < u.sBk) { v = b[off.y + kk * u.sBk + col4]; }
       let base = (tid / 16u) * 64u + (tid % 16u) * 4u;
-      bs[base] = v.x; bs[base + 1u] = v.y; bs[base + 2u] = v.z; bs[base + 3u] = v.w;
+      tb[base] = v.x; tb[base + 1u] = v.y; tb[base + 2u] = v.z; tb[base + 3u] = v.w;
     }`
     : /* wgsl */ `
     for (var q = 0u; q < 4u; q = q + 1u) {
       let row = lrow + 4u * q;
       let kk = k0 + row;
-      bs[row * 64u + lcol] = select(0.0, b[off.y + min(kk, u.K - 1u) * u.sBk + bn * u.sBn], kk < u.K);
+      tb[row * 64u + lcol] = select(0.0, b[off.y + min(kk, u.K - 1u) * u.sBk + bn * u.sBn], kk < u.K);
     }`;
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
@@ -157,8 +162,8 @@ ${bindings(o)}
 ${BATCH_OFFSETS}
 ${epilogueFn(o.act, o.residual)}
 
-var<workgroup> as: array<f32, 1024>;
-var<workgroup> bs: array<f32, 1024>;
+var<workgroup> ta: array<f32, 1024>;
+var<workgroup> tb: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -179,18 +184,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var q = 0u; q < 4u; q = q + 1u) {
       let row = lrow + 4u * q;
       let kk = k0 + row;
-      as[row * 64u + lcol] = select(0.0, a[off.x + am * u.sAm + min(kk, u.K - 1u) * u.sAk], kk < u.K);
+      ta[row * 64u + lcol] = select(0.0, a[off.x + am * u.sAm + min(kk, u.K - 1u) * u.sAk], kk < u.K);
     }
 ${bTile}
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk = kk + 1u) {
       let bb = kk * 64u + lid.x * 4u;
-      let bv = vec4<f32>(bs[bb], bs[bb + 1u], bs[bb + 2u], bs[bb + 3u]);
+      let bv = vec4<f32>(tb[bb], tb[bb + 1u], tb[bb + 2u], tb[bb + 3u]);
       let ab = kk * 64u + lid.y * 4u;
-      acc0 = fma(vec4<f32>(as[ab]), bv, acc0);
-      acc1 = fma(vec4<f32>(as[ab + 1u]), bv, acc1);
-      acc2 = fma(vec4<f32>(as[ab + 2u]), bv, acc2);
-      acc3 = fma(vec4<f32>(as[ab + 3u]), bv, acc3);
+      acc0 = fma(vec4<f32>(ta[ab]), bv, acc0);
+      acc1 = fma(vec4<f32>(ta[ab + 1u]), bv, acc1);
+      acc2 = fma(vec4<f32>(ta[ab + 2u]), bv, acc2);
+      acc3 = fma(vec4<f32>(ta[ab + 3u]), bv, acc3);
     }
     workgroupBarrier();
   }

@@ -1,0 +1,259 @@
+/**
+ * ONNX Gemm and MatMul on one matmul kernel family (src/wgsl/matmul.ts). Constant B operands are
+ * packed at build time into the kernel's zero-padded layout (and the original initializer is then
+ * never bound, so it is not uploaded); GPU-resident B is read in place through strides.
+ */
+import type { AdapterTraits, BindingRef, BuildContext, KernelProgram, OpDef, TensorArg } from './types.js';
+import type { GraphNode } from '../runtime/graph.js';
+import { attrFloat, attrInt } from '../runtime/graph.js';
+import { GraphError } from '../runtime/errors.js';
+import { sizeOf } from '../runtime/tensor.js';
+import { packUniform } from '../runtime/bind.js';
+import { fusedActivation, type Activation } from './activation.js';
+import { matmulWgsl, MATMUL_REG_WG, MATMUL_TILE, type MatmulWgslOptions } from '../wgsl/matmul.js';
+
+/** Tiling of one matmul: what chooseMatmulVariant decides. */
+export interface MatmulVariant {
+  variant: 'reg' | 'tiled';
+  rows: 1 | 4 | 8;
+  cols4: 1 | 2;
+}
+
+/** Problem size seen by the chooser (per batch entry). */
+export interface MatmulShape { M: number; N: number; K: number; batch: number }
+
+/** Workgroup memory the tiled variant needs: two 16x64 f32 tiles. */
+const TILED_SHARED_BYTES = 2 * 16 * 64 * 4;
+
+/**
+ * Picks the tiling. Software adapters run register blocking (workgroup memory and barriers are
+ * emulated in software and lose to plain vec4 loads). Real GPUs take 64x64 shared tiles unless the
+ * product is so skinny (batch-1 FC layers) that most of a tile would idle.
+ */
+export function chooseMatmulVariant(traits: AdapterTraits, s: MatmulShape): MatmulVariant {
+  const reg: MatmulVariant = { variant: 'reg', rows: s.M <= 2 ? 1 : s.M >= 64 && s.N >= 64 ? 8 : 4, cols4: s.N >= 8 ? 2 : 1 };
+  const tiledFits = traits.maxWorkgroupInvocations >= 256 && traits.maxWorkgroupSizeX >= 16 && traits.maxWorkgroupStorageBytes >= TILED_SHARED_BYTES;
+  if (traits.isSoftware || !tiledFits) return reg;
+  if (s.M < 16 || s.N < 16) return reg;
+  return { variant: 'tiled', rows: 4, cols4: 1 };
+}
+
+/** Packs B (K x N, element (k, n) at data[off + k*sk + n*sn]) for `batches` entries into [batch][K][Np]. */
+export function packB(data: Float32Array | Float64Array, batches: number, batchStride: number, K: number, N: number, sk: number, sn: number, Np: number): Float32Array {
+  const out = new Float32Array(Math.max(4, batches * K * Np));
+  for (let b = 0; b < batches; b++) {
+    for (let k = 0; k < K; k++) {
+      const o = (b * K + k) * Np;
+      const src = b * batchStride + k * sk;
+      for (let n = 0; n < N; n++) out[o + n] = data[src + n * sn]!;
+    }
+  }
+  return out;
+}
+
+const PACK_COLS = 8;
+
+/** Everything the shared builder needs, in the kernel's canonical form. */
+interface MatmulProblem {
+  M: number; N: number; K: number;
+  /** Output batch dims (merged, at most 4) and per-dim element strides of A and B (0 = broadcast). */
+  batchDims: number[]; aBatch: number[]; bBatch: number[];
+  sAm: number; sAk: number;
+  /** B source: a constant (packed here) or GPU input 1 read through strides. */
+  bConst?: { data: Float32Array | Float64Array; batches: number; batchStride: number };
+  sBk: number; sBn: number;
+  alpha: number; beta: number;
+  /** Bias C: constant data, GPU input index, or none; element (m, n) at m*sCm + n*sCn. */
+  c?: { data: Float32Array | Float64Array } | { input: number };
+  sCm: number; sCn: number;
+  residualInput?: number;
+  act?: Activation;
+}
+
+/** Drops size-1 batch dims and merges neighbours whose A and B strides nest, so 4 dims suffice. */
+function mergeBatchDims(dims: number[], sa: number[], sb: number[]): { dims: number[]; sa: number[]; sb: number[] } {
+  const d: number[] = []; const a: number[] = []; const b: number[] = [];
+  dims.forEach((n, i) => {
+    if (n === 1) return;
+    const j = d.length - 1;
+    if (j >= 0 && a[j] === sa[i]! * n && b[j] === sb[i]! * n) {
+      d[j] = d[j]! * n; a[j] = sa[i]!; b[j] = sb[i]!;
+    } else { d.push(n); a.push(sa[i]!); b.push(sb[i]!); }
+  });
+  if (d.length > 4) throw new GraphError(`MatMul with ${d.length} non-mergeable broadcast batch dimensions is not supported (at most 4)`);
+  while (d.length < 4) { d.unshift(1); a.unshift(0); b.unshift(0); }
+  return { dims: d, sa: a, sb: b };
+}
+
+function buildMatmul(p: MatmulProblem, ctx: BuildContext, forced?: MatmulVariant, label = 'matmul'): KernelProgram {
+  const batch = p.batchDims.reduce((x, y) => x * y, 1);
+  const v = forced ?? chooseMatmulVariant(ctx.traits, { M: p.M, N: p.N, K: p.K, batch });
+  const merged = mergeBatchDims(p.batchDims, p.aBatch, p.bBatch);
+  let bRef: BindingRef;
+  let sBk = p.sBk;
+  let bStrides = merged.sb;
+  if (p.bConst) {
+    const Np = Math.ceil(p.N / PACK_COLS) * PACK_COLS;
+    const packed = packB(p.bConst.data, p.bConst.batches, p.bConst.batchStride, p.K, p.N, p.sBk, p.sBn, Np);
+    bRef = { buffer: ctx.constBuffer(packed, `${label}.B`) };
+    sBk = Np / 4;
+    // Batch strides were given in source elements of one B entry (K*N); rescale to packed vec4 units.
+    const per = p.bConst.batchStride;
+    bStrides = merged.sb.map((s) => (per > 0 ? (s / per) * p.K * (Np / 4) : 0));
+  } else {
+    bRef = { input: 1 };
+  }
+  const cRef: BindingRef = !p.c ? { buffer: ctx.constBuffer(new Float32Array(4), `${label}.zero`) }
+    : 'input' in p.c ? { input: p.c.input } : { buffer: ctx.constBuffer(Float32Array.from(p.c.data), `${label}.C`) };
+    const opts: MatmulWgslOptions = { variant: v.variant, rows: v.rows, cols4: v.cols4, bPacked: !!p.bConst, residual: p.residualInput !== undefined, act: p.act };
+  const d = merged.dims;
+  const uniform = packUniform([
+    p.M, p.N, p.K, d[1]!, d[2]!, d[3]!, p.sAm, p.sAk,
+    ...merged.sa, sBk, p.sBn, ...bStrides, p.c ? p.sCm : 0, p.c ? p.sCn : 0,
+    { f32: p.alpha }, { f32: p.c ? p.beta : 0 }, 0, 0,
+  ]);
+  const bindings: BindingRef[] = [{ input: 0 }, bRef, cRef, { output: 0 }, { uniform }];
+  if (p.residualInput !== undefined) bindings.push({ input: p.residualInput });
+  const max = ctx.traits.maxWorkgroupsPerDimension;
+  const workgroups: [number, number, number] = v.variant === 'reg'
+    ? [Math.ceil(p.N / (v.cols4 * 4 * MATMUL_REG_WG)), Math.ceil(p.M / v.rows), batch]
+    : [Math.ceil(p.N / MATMUL_TILE), Math.ceil(p.M / MATMUL_TILE), batch];
+  if (workgroups.some((w) => w > max)) throw new GraphError(`${label}: ${p.M}x${p.N} (batch ${batch}) exceeds the device's dispatch limits`);
+  return { dispatches: [{ label, pipeline: ctx.pipeline(matmulWgsl(opts)), bindings, workgroups }] };
+}
+
+function need(inputs: readonly (TensorArg | undefined)[], i: number, op: string): TensorArg {
+  const t = inputs[i];
+  if (!t) throw new GraphError(`${op}: input ${i} is required`);
+  return t;
+}
+
+function residualIndex(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): number | undefined {
+  return node.inputs[3] && inputs[3] ? 3 : undefined;
+}
+
+function broadcastDims(a: readonly number[], b: readonly number[], what: string): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new GraphError(`${what}: batch dims [${a.join(',')}] and [${b.join(',')}] do not broadcast`);
+    out.push(Math.max(x, y));
+  }
+  return out;
+}
+
+/** Element strides of `dims` (right-aligned to `out`), 0 where broadcast; `inner` = elements per matrix. */
+function batchStrides(dims: readonly number[], out: readonly number[], inner: number): number[] {
+  const s = new Array<number>(out.length).fill(0);
+  let acc = inner;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    const o = out.length - dims.length + i;
+    s[o] = dims[i] === 1 ? 0 : acc;
+    acc *= dims[i]!;
+  }
+  return s;
+}
+
+interface MatMulShapes { M: number; N: number; K: number; batch: number[]; aBatch: number[]; bBatch: number[]; out: number[] }
+
+function matmulShapes(a: readonly number[], b: readonly number[]): MatMulShapes {
+  if (a.length === 0 || b.length === 0) throw new GraphError('MatMul: scalar operands are not allowed');
+  const a2 = a.length === 1 ? [1, a[0]!] : [...a];
+  const b2 = b.length === 1 ? [b[0]!, 1] : [...b];
+  const M = a2[a2.length - 2]!; const K = a2[a2.length - 1]!;
+  const K2 = b2[b2.length - 2]!; const N = b2[b2.length - 1]!;
+  if (K !== K2) throw new GraphError(`MatMul: inner dimensions differ ([${a.join(',')}] x [${b.join(',')}])`);
+  const aBatch = a2.slice(0, -2); const bBatch = b2.slice(0, -2);
+  const batch = broadcastDims(aBatch, bBatch, 'MatMul');
+  const out = [...batch];
+  if (a.length > 1) out.push(M);
+  if (b.length > 1) out.push(N);
+  return { M, N, K, batch, aBatch, bBatch, out };
+}
+
+function matmulProblem(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): MatmulProblem {
+  const A = need(inputs, 0, 'MatMul'); const B = need(inputs, 1, 'MatMul');
+  const s = matmulShapes(A.shape, B.shape);
+  const bEntries = sizeOf(s.bBatch);
+  return {
+    M: s.M, N: s.N, K: s.K, batchDims: s.batch,
+    aBatch: batchStrides(s.aBatch, s.batch, s.M * s.K), bBatch: batchStrides(s.bBatch, s.batch, s.K * s.N),
+    sAm: s.K, sAk: 1,
+    bConst: B.constant ? { data: B.constant.data, batches: bEntries, batchStride: s.K * s.N } : undefined,
+    sBk: s.N, sBn: 1, alpha: 1, beta: 0, sCm: 0, sCn: 0,
+    residualInput: residualIndex(node, inputs), act: fusedActivation(node),
+  };
+}
+
+interface GemmShapes { M: number; N: number; K: number; transA: boolean; transB: boolean }
+
+function gemmShapes(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): GemmShapes {
+  const a = need(inputs, 0, 'Gemm').shape; const b = need(inputs, 1, 'Gemm').shape;
+  if (a.length !== 2 || b.length !== 2) throw new GraphError(`Gemm: A and B must be 2-D (got [${a.join(',')}], [${b.join(',')}])`);
+  const transA = attrInt(node, 'transA', 0) !== 0; const transB = attrInt(node, 'transB', 0) !== 0;
+  const M = transA ? a[1]! : a[0]!; const K = transA ? a[0]! : a[1]!;
+  const K2 = transB ? b[1]! : b[0]!; const N = transB ? b[0]! : b[1]!;
+  if (K !== K2) throw new GraphError(`Gemm: inner dimensions differ (K=${K} vs ${K2})`);
+  return { M, N, K, transA, transB };
+}
+
+/** Strides of C broadcast unidirectionally to (M, N). */
+function biasStrides(c: readonly number[], M: number, N: number): [number, number] {
+  if (c.length > 2) throw new GraphError(`Gemm: C of rank ${c.length} cannot broadcast to [${M},${N}]`);
+  const cm = c.length === 2 ? c[0]! : 1; const cn = c.length >= 1 ? c[c.length - 1]! : 1;
+  if ((cm !== 1 && cm !== M) || (cn !== 1 && cn !== N)) throw new GraphError(`Gemm: C [${c.join(',')}] cannot broadcast to [${M},${N}]`);
+  return [cm === 1 ? 0 : cn, cn === 1 ? 0 : 1];
+}
+
+function gemmProblem(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): MatmulProblem {
+  const s = gemmShapes(node, inputs);
+  const B = inputs[1]!; const C = node.inputs[2] ? inputs[2] : undefined;
+  const [sCm, sCn] = C ? biasStrides(C.shape, s.M, s.N) : [0, 0];
+  return {
+    M: s.M, N: s.N, K: s.K, batchDims: [], aBatch: [], bBatch: [],
+    sAm: s.transA ? 1 : s.K, sAk: s.transA ? s.M : 1,
+    bConst: B.constant ? { data: B.constant.data, batches: 1, batchStride: s.K * s.N } : undefined,
+    sBk: s.transB ? 1 : s.N, sBn: s.transB ? s.K : 1,
+    alpha: attrFloat(node, 'alpha', 1), beta: attrFloat(node, 'beta', 1),
+    c: C ? (C.constant ? { data: C.constant.data } : { input: 2 }) : undefined, sCm, sCn,
+    residualInput: residualIndex(node, inputs), act: fusedActivation(node),
+  };
+}
+
+/** MatMul with an optional forced tiling (tests, benchmarks). */
+export function matmulOpWith(forced?: MatmulVariant): OpDef {
+  return {
+    opTypes: ['MatMul'],
+    inferShapes: (_node, inputs) => [matmulShapes(need(inputs, 0, 'MatMul').shape, need(inputs, 1, 'MatMul').shape).out],
+    build: (node, inputs, _outputs, ctx) => buildMatmul(matmulProblem(node, inputs), ctx, forced, `MatMul ${node.name}`),
+  };
+}
+
+/** Gemm with an optional forced tiling (tests, benchmarks). */
+export function gemmOpWith(forced?: MatmulVariant): OpDef {
+  return {
+    opTypes: ['Gemm'],
+    inferShapes: (node, inputs) => {
+      const s = gemmShapes(node, inputs);
+      const C = node.inputs[2] ? inputs[2] : undefined;
+      if (C) biasStrides(C.shape, s.M, s.N);
+      return [[s.M, s.N]];
+    },
+    build: (node, inputs, _outputs, ctx) => buildMatmul(gemmProblem(node, inputs), ctx, forced, `Gemm ${node.name}`),
+  };
+}
+
+/** ONNX MatMul (numpy semantics: 1-D operands, broadcast batch dims). */
+export const matmulOp: OpDef = matmulOpWith();
+/** ONNX Gemm (alpha, beta, transA, transB, C broadcast to [M, N]). */
+export const gemmOp: OpDef = gemmOpWith();
+
+/** A plain M x K by K x N product with constant B, for the matmul benchmark. */
+export function buildPlainMatmul(ctx: BuildContext, M: number, N: number, K: number, b: Float32Array, forced?: MatmulVariant): KernelProgram {
+  return buildMatmul({
+    M, N, K, batchDims: [], aBatch: [], bBatch: [], sAm: K, sAk: 1,
+    bConst: { data: b, batches: 1, batchStride: K * N }, sBk: N, sBn: 1, alpha: 1, beta: 0, sCm: 0, sCn: 0,
+  }, ctx, forced, 'matmul-bench');
+}

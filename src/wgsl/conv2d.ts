@@ -1,0 +1,252 @@
+/**
+ * WGSL for Conv as an implicit GEMM: rows = output channels of a group (M), columns = batch * OH * OW
+ * pixels (N), reduction = C/g * KH * KW (K). Weights arrive packed by kernels/conv.ts as
+ * [group][k][Mp] (Mp = channels per group padded to a multiple of 8 with zeros), so four
+ * consecutive output channels are one aligned vec4 load. Input pixels are gathered with bounds
+ * checks (this is where padding happens), so no im2col buffer is ever materialised.
+ *
+ * Variants: `reg` (register-blocked, no workgroup memory: software adapters), `tiled` (64x64 tiles
+ * staged in workgroup memory: real GPUs), `depthwise` (one input channel per group; direct loops).
+ * `pointwise` (1x1, stride 1, no padding) drops the spatial gather and becomes a plain GEMM.
+ */
+import type { Activation } from '../kernels/activation.js';
+import { activationWgsl } from '../kernels/activation.js';
+import { FLAT_INDEX } from './common.js';
+
+/** Uniform layout; kernels/conv.ts packs fields in this order. */
+export const CONV_UNIFORM = /* wgsl */ `
+struct U {
+  N: u32, P: u32, OW: u32, OH: u32,
+  H: u32, W: u32, Cg: u32, KH: u32,
+  KW: u32, sH: u32, sW: u32, pT: i32,
+  pL: i32, dH: u32, dW: u32, Mg: u32,
+  M: u32, Mp4: u32, K: u32, xImg: u32,
+  HW: u32, OWB: u32, total: u32, pad0: u32,
+}`;
+
+export interface ConvWgslOptions {
+  variant: 'reg' | 'tiled' | 'depthwise';
+  /** 1x1, stride 1, no padding: the input is already the GEMM's B operand. */
+  pointwise: boolean;
+  /** reg: pixels per invocation. */
+  pixels: 4 | 8;
+  /** reg: vec4 output-channel groups per invocation. */
+  chan4: 1 | 2;
+  residual: boolean;
+  act?: Activation;
+}
+
+/** Invocations per workgroup of the reg and depthwise variants. */
+export const CONV_WG = 64;
+
+function header(o: ConvWgslOptions): string {
+  return /* wgsl */ `${CONV_UNIFORM}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<${o.variant === 'depthwise' ? 'f32' : 'vec4<f32>'}>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> u: U;
+${o.residual ? '@group(0) @binding(5) var<storage, read> res: array<f32>;' : ''}
+
+fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
+  var v = acc + bias[oc];
+  ${o.residual ? 'v = v + res[yi];' : ''}
+  return ${activationWgsl(o.act, 'v')};
+}`;
+}
+
+/** WGSL source for one conv variant. */
+export function convWgsl(o: ConvWgslOptions): string {
+  if (o.variant === 'depthwise') return depthwiseSource(o);
+  return o.variant === 'reg' ? regSource(o) : tiledSource(o);
+}
+
+const range = (n: number): number[] => [...Array(n).keys()];
+
+/** Per-pixel setup shared by reg and tiled: image, pixel-in-image, top-left input corner. */
+function pixelSetup(j: string, n: string): string {
+  return `
+  let nc${j} = min(${n}, u.N - 1u);
+  let img${j} = nc${j} / u.P;
+  let p${j} = nc${j} - img${j} * u.P;
+  let oh${j} = p${j} / u.OW;
+  let ow${j} = p${j} - oh${j} * u.OW;
+  let ih0${j} = i32(oh${j} * u.sH) - u.pT;
+  let iw0${j} = i32(ow${j} * u.sW) - u.pL;
+  let xb${j} = img${j} * u.xImg + g * u.Cg * u.HW;`;
+}
+
+function regSource(o: ConvWgslOptions): string {
+  const J = range(o.pixels);
+  const V = range(o.chan4);
+  const acc = J.flatMap((j) => V.map((v) => `  var acc${j}_${v} = vec4<f32>(0.0);`)).join('\n');
+  const setup = J.map((j) => pixelSetup(`${j}`, `n0 + ${j}u`)).join('');
+  const wLoad = V.map((v) => `w[wi + ${v}u]`);
+  let loop: string;
+  if (o.pointwise) {
+    loop = /* wgsl */ `
+  for (var c = 0u; c < u.Cg; c = c + 1u) {
+${V.map((v) => `    let w${v} = ${wLoad[v]};`).join('\n')}
+    wi = wi + u.Mp4;
+    let cb = c * u.HW;
+${J.map((j) => `    let x${j} = x[xb${j} + p${j} + cb];`).join('\n')}
+${J.flatMap((j) => V.map((v) => `    acc${j}_${v} = fma(w${v}, vec4<f32>(x${j}), acc${j}_${v});`)).join('\n')}
+  }`;
+  } else {
+    loop = /* wgsl */ `
+  for (var c = 0u; c < u.Cg; c = c + 1u) {
+    for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
+${J.map((j) => `      let ih${j} = ih0${j} + i32(kh * u.dH);
+      let rok${j} = u32(ih${j}) < u.H;
+      let rb${j} = xb${j} + c * u.HW + u32(ih${j}) * u.W;`).join('\n')}
+      for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
+${V.map((v) => `        let w${v} = ${wLoad[v]};`).join('\n')}
+        wi = wi + u.Mp4;
+        let dw = i32(kw * u.dW);
+${J.map((j) => `        let iw${j} = iw0${j} + dw;
+        let x${j} = select(0.0, x[rb${j} + u32(iw${j})], rok${j} && u32(iw${j}) < u.W);`).join('\n')}
+${J.flatMap((j) => V.map((v) => `        acc${j}_${v} = fma(w${v}, vec4<f32>(x${j}), acc${j}_${v});`)).join('\n')}
+      }
+    }
+  }`;
+  }
+  const stores = J.flatMap((j) => V.flatMap((v) => range(4).map((i) => `
+  if (n0 + ${j}u < u.N && m0 + ${v * 4 + i}u < u.Mg) {
+    let oc = g * u.Mg + m0 + ${v * 4 + i}u;
+    let yi = (img${j} * u.M + oc) * u.P + p${j};
+    y[yi] = finish(acc${j}_${v}.${'xyzw'[i]!}, oc, yi);
+  }`))).join('');
+  return /* wgsl */ `${header(o)}
+
+@compute @workgroup_size(${CONV_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  // Channel block and group from workgroup_id: the compiler then knows weight loads are uniform
+  // across the workgroup (one load broadcast to every SIMD lane on software rasterisers).
+  let n0 = gid.x * ${o.pixels}u;
+  let m0 = wid.y * ${o.chan4 * 4}u;
+  let g = wid.z;
+  if (n0 >= u.N || m0 >= u.Mg) { return; }
+${setup}
+${acc}
+  var wi = g * u.K * u.Mp4 + m0 / 4u;
+${loop}
+${stores}
+}`;
+}
+
+function tiledSource(o: ConvWgslOptions): string {
+  const gather = o.pointwise
+    ? `select(0.0, x[xbL + pL + min(kk, u.K - 1u) * u.HW], okL && kk < u.K)`
+    : `gatherX(kk, ih0L, iw0L, xbL, okL)`;
+  const stores = range(4).flatMap((j) => range(4).map((i) => `
+  if (n0 + ${j}u < u.N && m0 + ${i}u < u.Mg) {
+    let oc = g * u.Mg + m0 + ${i}u;
+    let yi = (img${j} * u.M + oc) * u.P + p${j};
+    y[yi] = finish(acc${j}.${'xyzw'[i]!}, oc, yi);
+  }`)).join('');
+  return /* wgsl */ `${header(o)}
+
+var<workgroup> tw: array<f32, 1024>;
+var<workgroup> tx: array<f32, 1024>;
+
+fn gatherX(kk: u32, ih0: i32, iw0: i32, xb: u32, ok: bool) -> f32 {
+  let khw = u.KH * u.KW;
+  let c = kk / khw;
+  let r = kk - c * khw;
+  let kh = r / u.KW;
+  let kw = r - kh * u.KW;
+  let ih = ih0 + i32(kh * u.dH);
+  let iw = iw0 + i32(kw * u.dW);
+  let inside = ok && kk < u.K && u32(ih) < u.H && u32(iw) < u.W;
+  return select(0.0, x[xb + c * u.HW + u32(ih) * u.W + u32(iw)], inside);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+  let g = wid.z;
+  let nT = wid.x * 64u;
+  let mT = wid.y * 64u;
+  // Staging geometry: each invocation loads one pixel column at four k rows, and one vec4 of weights.
+  let lcol = tid % 64u;
+  let lrow = tid / 64u;
+  let okL = nT + lcol < u.N;
+${pixelSetup('L', 'nT + lcol')}
+  let wrow = tid / 16u;
+  let wcol = mT / 4u + tid % 16u;
+  let wb = g * u.K * u.Mp4;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < u.K; k0 = k0 + 16u) {
+    {
+      let kk = k0 + wrow;
+      var v = vec4<f32>(0.0);
+      if (kk < u.K && wcol < u.Mp4) { v = w[wb + kk * u.Mp4 + wcol]; }
+      let base = wrow * 64u + (tid % 16u) * 4u;
+      tw[base] = v.x; tw[base + 1u] = v.y; tw[base + 2u] = v.z; tw[base + 3u] = v.w;
+    }
+    for (var q = 0u; q < 4u; q = q + 1u) {
+      let row = lrow + 4u * q;
+      let kk = k0 + row;
+      tx[row * 64u + lcol] = ${gather};
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+      let wv = kk * 64u + lid.y * 4u;
+      let wq = vec4<f32>(tw[wv], tw[wv + 1u], tw[wv + 2u], tw[wv + 3u]);
+      let xv = kk * 64u + lid.x * 4u;
+      acc0 = fma(wq, vec4<f32>(tx[xv]), acc0);
+      acc1 = fma(wq, vec4<f32>(tx[xv + 1u]), acc1);
+      acc2 = fma(wq, vec4<f32>(tx[xv + 2u]), acc2);
+      acc3 = fma(wq, vec4<f32>(tx[xv + 3u]), acc3);
+    }
+    workgroupBarrier();
+  }
+  let n0 = nT + lid.x * 4u;
+  let m0 = mT + lid.y * 4u;
+${range(4).map((j) => `  let img${j} = min(n0 + ${j}u, u.N - 1u) / u.P;
+  let p${j} = min(n0 + ${j}u, u.N - 1u) - img${j} * u.P;`).join('\n')}
+${stores}
+}`;
+}
+
+/** Four horizontally adjacent outputs of one channel per invocation; weights as plain [M][KH*KW]. */
+function depthwiseSource(o: ConvWgslOptions): string {
+  const J = range(4);
+  return /* wgsl */ `${header(o)}
+${FLAT_INDEX}
+
+@compute @workgroup_size(${CONV_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = flatIndex(gid, nwg, ${CONV_WG}u);
+  if (idx >= u.total) { return; }
+  let owb = idx % u.OWB;
+  let t = idx / u.OWB;
+  let oh = t % u.OH;
+  let t2 = t / u.OH;
+  let oc = t2 % u.M;
+  let img = t2 / u.M;
+  let ow0 = owb * 4u;
+  let ci = oc / u.Mg;
+  let xb = img * u.xImg + ci * u.HW;
+  let ih0 = i32(oh * u.sH) - u.pT;
+${J.map((j) => `  let iw0${j} = i32((ow0 + ${j}u) * u.sW) - u.pL;\n  var acc${j} = 0.0;`).join('\n')}
+  var wi = oc * u.KH * u.KW;
+  for (var kh = 0u; kh < u.KH; kh = kh + 1u) {
+    let ih = ih0 + i32(kh * u.dH);
+    if (u32(ih) >= u.H) { wi = wi + u.KW; continue; }
+    let rb = xb + u32(ih) * u.W;
+    for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
+      let wv = w[wi];
+      wi = wi + 1u;
+      let dw = i32(kw * u.dW);
+${J.map((j) => `      let iw${j} = iw0${j} + dw;
+      acc${j} = fma(wv, select(0.0, x[rb + u32(iw${j})], u32(iw${j}) < u.W), acc${j});`).join('\n')}
+    }
+  }
+  let yb = (img * u.M + oc) * u.P + oh * u.OW;
+${J.map((j) => `  if (ow0 + ${j}u < u.OW) { y[yb + ow0 + ${j}u] = finish(acc${j}, oc, yb + ow0 + ${j}u); }`).join('\n')}
+}`;
+}

@@ -1,0 +1,193 @@
+import { describe, expect, it } from 'vitest';
+import { convOp, convOpWith, chooseConvVariant, type ConvVariant, type ConvGeometry } from '../../src/kernels/conv.js';
+import type { AdapterTraits } from '../../src/kernels/types.js';
+import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { AttrValue } from '../../src/runtime/graph.js';
+import { makeNode, runOp } from '../helpers/run-op.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(77);
+function randT(shape: number[]): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
+}
+function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
+  expect(got.length).toBe(ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[i]!; const r = ref[i]!;
+    if (!(Math.abs(g - r) <= tol * Math.max(1, Math.abs(r)))) throw new Error(`element ${i}: got ${g}, want ${r}`);
+  }
+}
+
+interface Case {
+  name: string; x: number[]; w: number[]; bias?: boolean;
+  group?: number; strides?: number[]; pads?: number[]; dilations?: number[]; autoPad?: string;
+}
+
+/**
+ * Float64 direct convolution from the ONNX definition, N-d spatial flattened to 1-D or 2-D by hand:
+ * out[n, m, o...] = b[m] + sum_{c in group, k...} x[n, c, o*s - pad_begin + k*d] * w[m, c, k...].
+ */
+function convRef(c: Case, x: HostTensor, w: HostTensor, b?: HostTensor): { shape: number[]; data: number[] } {
+  const sp = x.shape.slice(2); const ks = w.shape.slice(2); const r = sp.length;
+  const s = c.strides ?? sp.map(() => 1); const d = c.dilations ?? sp.map(() => 1);
+  let pb: number[]; let pe: number[];
+  const ap = c.autoPad ?? 'NOTSET';
+  if (ap === 'NOTSET') { const p = c.pads ?? new Array(2 * r).fill(0); pb = p.slice(0, r); pe = p.slice(r); }
+  else if (ap === 'VALID') { pb = sp.map(() => 0); pe = sp.map(() => 0); }
+  else {
+    // SAME_*: output = ceil(in / stride); the odd extra pad goes at the end (UPPER) or start (LOWER).
+    const tot = sp.map((n, i) => Math.max(0, (Math.ceil(n / s[i]!) - 1) * s[i]! + (ks[i]! - 1) * d[i]! + 1 - n));
+    pb = tot.map((t) => (ap === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
+    pe = tot.map((t, i) => t - pb[i]!);
+  }
+  const out = sp.map((n, i) => Math.floor((n + pb[i]! + pe[i]! - (ks[i]! - 1) * d[i]! - 1) / s[i]!) + 1);
+  const [N, C] = x.shape as [number, number]; const M = w.shape[0]!; const G = c.group ?? 1;
+  const Cg = C / G; const Mg = M / G;
+  const H = r === 2 ? sp[0]! : 1; const W = sp[r - 1]!;
+  const KH = r === 2 ? ks[0]! : 1; const KW = ks[r - 1]!;
+  const OH = r === 2 ? out[0]! : 1; const OW = out[r - 1]!;
+  const sh = r === 2 ? s[0]! : 1; const sw = s[r - 1]!; const dh = r === 2 ? d[0]! : 1; const dw = d[r - 1]!;
+  const ph = r === 2 ? pb[0]! : 0; const pw = pb[r - 1]!;
+  const data: number[] = [];
+  for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) {
+    const g = Math.floor(m / Mg);
+    for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+      let acc = b ? b.data[m]! : 0;
+      for (let ci = 0; ci < Cg; ci++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+        const ih = oh * sh - ph + kh * dh; const iw = ow * sw - pw + kw * dw;
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+        const xc = g * Cg + ci;
+        acc += x.data[((n * C + xc) * H + ih) * W + iw]! * w.data[((m * Cg + ci) * KH + kh) * KW + kw]!;
+      }
+      data.push(acc);
+    }
+  }
+  return { shape: [N, M, ...out], data };
+}
+
+function attrsOf(c: Case): Record<string, AttrValue> {
+  const a: Record<string, AttrValue> = {};
+  if (c.group) a['group'] = c.group;
+  if (c.strides) a['strides'] = c.strides;
+  if (c.pads) a['pads'] = c.pads;
+  if (c.dilations) a['dilations'] = c.dilations;
+  if (c.autoPad) a['auto_pad'] = c.autoPad;
+  a['kernel_shape'] = c.w.slice(2);
+  return a;
+}
+
+const CASES: Case[] = [
+  { name: '3x3 pad 1 with bias', x: [1, 3, 7, 7], w: [5, 3, 3, 3], bias: true, pads: [1, 1, 1, 1] },
+  { name: 'groups 2, stride 2, asymmetric pads', x: [1, 4, 9, 8], w: [6, 2, 3, 3], group: 2, strides: [2, 2], pads: [0, 1, 2, 1], bias: true },
+  { name: 'depthwise 3x3', x: [1, 6, 8, 9], w: [6, 1, 3, 3], group: 6, pads: [1, 1, 1, 1], bias: true },
+  { name: 'depthwise multiplier 2, stride 2', x: [2, 3, 9, 9], w: [6, 1, 3, 3], group: 3, strides: [2, 2], pads: [1, 0, 1, 2] },
+  { name: 'dilation 2, batch 2', x: [2, 3, 10, 9], w: [9, 3, 3, 3], dilations: [2, 2], pads: [2, 1, 2, 1], bias: true },
+  { name: 'SAME_UPPER stride 2', x: [1, 2, 8, 7], w: [4, 2, 4, 3], strides: [2, 2], autoPad: 'SAME_UPPER' },
+  { name: 'SAME_LOWER stride 2', x: [1, 2, 8, 7], w: [4, 2, 4, 3], strides: [2, 2], autoPad: 'SAME_LOWER', bias: true },
+  { name: 'VALID 2x3', x: [1, 3, 6, 7], w: [5, 3, 2, 3], autoPad: 'VALID' },
+  { name: '1-D stride 2 dilation 2', x: [2, 3, 17], w: [4, 3, 3], strides: [2], pads: [1, 2], dilations: [2], bias: true },
+  { name: '1x1 pointwise batch 2', x: [2, 9, 5, 5], w: [20, 9, 1, 1], bias: true },
+  { name: '1x1 stride 2', x: [1, 8, 7, 7], w: [12, 8, 1, 1], strides: [2, 2] },
+  { name: 'many tiles', x: [2, 8, 9, 9], w: [70, 8, 3, 3], pads: [1, 1, 1, 1], bias: true },
+  { name: 'grouped 4 channels per group', x: [1, 8, 6, 6], w: [16, 4, 3, 3], group: 2, pads: [1, 1, 1, 1] },
+];
+
+const VARIANTS: (ConvVariant | undefined)[] = [
+  undefined,
+  { kind: 'reg', pixels: 4, chan4: 1 },
+  { kind: 'reg', pixels: 8, chan4: 2 },
+  { kind: 'tiled' },
+  { kind: 'depthwise' },
+];
+const vname = (v: ConvVariant | undefined) => (!v ? 'auto' : v.kind === 'reg' ? `reg-${v.pixels}x${v.chan4 * 4}` : v.kind);
+
+describe('Conv', () => {
+  for (const v of VARIANTS) {
+    for (const c of CASES) {
+      const depthwise = c.w[1] === 1 && (c.group ?? 1) > 1;
+      if (v?.kind === 'depthwise' && !depthwise) continue;
+      it(`${c.name} (${vname(v)})`, async () => {
+        const x = randT(c.x); const w = randT(c.w); const b = c.bias ? randT([c.w[0]!]) : undefined;
+        const node = makeNode('Conv', attrsOf(c), b ? 3 : 2);
+        const [y] = await runOp(convOpWith(v), node, b ? [x, w, b] : [x, w]);
+        const ref = convRef(c, x, w, b);
+        expect(y!.shape).toEqual(ref.shape);
+        expectClose(y!.data, ref.data);
+      });
+    }
+  }
+
+  for (const v of VARIANTS) {
+    it(`fused Relu / Clip with residual (${vname(v)})`, async () => {
+      const dw = v?.kind === 'depthwise';
+      const c: Case = dw ? { name: '', x: [2, 4, 6, 5], w: [4, 1, 3, 3], group: 4, pads: [1, 1, 1, 1] } : { name: '', x: [2, 5, 6, 5], w: [11, 5, 3, 3], pads: [1, 1, 1, 1] };
+      const x = randT(c.x); const w = randT(c.w); const b = randT([c.w[0]!]);
+      const ref0 = convRef(c, x, w, b);
+      const r = randT(ref0.shape);
+      const acts: [string, number[], (x: number) => number][] = [
+        ['Relu', [], (t) => Math.max(0, t)],
+        ['Clip', [0, 0.6], (t) => Math.min(0.6, Math.max(0, t))],
+      ];
+      for (const [act, params, f] of acts) {
+        const node = makeNode('Conv', { ...attrsOf(c), _activation: act, _activation_params: params }, 4);
+        const [y] = await runOp(convOpWith(v), node, [x, w, b, r]);
+        expectClose(y!.data, ref0.data.map((t, i) => f(t + r.data[i]!)));
+        // Activation without residual (no 4th input).
+        const node3 = makeNode('Conv', { ...attrsOf(c), _activation: act, _activation_params: params }, 3);
+        const [y3] = await runOp(convOpWith(v), node3, [x, w, b]);
+        expectClose(y3!.data, ref0.data.map(f));
+      }
+    });
+  }
+
+  it('residual without bias (input 2 omitted)', async () => {
+    const c: Case = { name: '', x: [1, 3, 5, 5], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] };
+    const x = randT(c.x); const w = randT(c.w);
+    const ref0 = convRef(c, x, w);
+    const r = randT(ref0.shape);
+    const node = makeNode('Conv', attrsOf(c), 4);
+    node.inputs[2] = '';
+    const [y] = await runOp(convOp, node, [x, w, undefined, r]);
+    expectClose(y!.data, ref0.data.map((t, i) => t + r.data[i]!));
+  });
+
+  it('rejects inconsistent shapes', () => {
+    const inf = (x: number[], w: number[], attrs: Record<string, AttrValue> = {}) => convOp.inferShapes(makeNode('Conv', attrs, 2), [{ shape: x }, { shape: w }]);
+    expect(() => inf([1, 4, 5, 5], [6, 3, 3, 3])).toThrow(/channels/);
+    expect(() => inf([1, 4, 5, 5], [6, 2, 3, 3], { group: 3 })).toThrow(/channels/);
+    expect(() => inf([1, 4, 2, 2], [6, 4, 3, 3])).toThrow(/geometry/);
+    expect(() => inf([1, 4, 5, 5, 5], [6, 4, 3, 3, 3])).toThrow(/1-D and 2-D/);
+    expect(inf([1, 4, 5, 5], [6, 4, 3, 3], { strides: [2, 2], auto_pad: 'SAME_UPPER' })).toEqual([[1, 6, 3, 3]]);
+  });
+});
+
+describe('chooseConvVariant', () => {
+  const soft: AdapterTraits = { isSoftware: true, vendor: 'mesa', maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024, maxWorkgroupStorageBytes: 32768, maxStorageBuffersPerStage: 16, maxWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: 1 << 27, hasF16: true };
+  const gpu: AdapterTraits = { ...soft, isSoftware: false, vendor: 'nvidia' };
+  const geo = (C: number, M: number, group: number): ConvGeometry => ({ batch: 1, C, H: 56, W: 56, M, group, KH: 3, KW: 3, sH: 1, sW: 1, dH: 1, dW: 1, pT: 1, pL: 1, OH: 56, OW: 56 });
+  it('register-blocks on software adapters', () => {
+    expect(chooseConvVariant(soft, geo(64, 64, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 2 });
+    expect(chooseConvVariant(soft, geo(8, 4, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 1 });
+    expect(chooseConvVariant(soft, { ...geo(256, 64, 1), KH: 1, KW: 1, pT: 0, pL: 0 })).toEqual({ kind: 'reg', pixels: 8, chan4: 2 });
+  });
+  it('uses shared tiles on real GPUs when a group is wide enough', () => {
+    expect(chooseConvVariant(gpu, geo(64, 64, 1))).toEqual({ kind: 'tiled' });
+    expect(chooseConvVariant(gpu, geo(64, 64, 16)).kind).toBe('reg');
+    expect(chooseConvVariant({ ...gpu, maxWorkgroupInvocations: 128 }, geo(64, 64, 1)).kind).toBe('reg');
+  });
+  it('sends one-input-channel groups to the depthwise kernel everywhere', () => {
+    expect(chooseConvVariant(soft, geo(32, 32, 32))).toEqual({ kind: 'depthwise' });
+    expect(chooseConvVariant(gpu, geo(32, 64, 32))).toEqual({ kind: 'depthwise' });
+    expect(chooseConvVariant(gpu, geo(1, 16, 1)).kind).toBe('tiled');
+  });
+});

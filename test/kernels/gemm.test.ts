@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { gemmOpWith, matmulOpWith, chooseMatmulVariant, gemmOp, matmulOp, type MatmulVariant } from '../../src/kernels/gemm.js';
+import type { AdapterTraits } from '../../src/kernels/types.js';
+import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { AttrValue } from '../../src/runtime/graph.js';
+import { makeNode, runOp } from '../helpers/run-op.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(1234);
+function randT(shape: number[]): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  // Never exactly zero, so unwritten or mis-indexed elements cannot hide.
+  return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
+}
+
+function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
+  expect(got.length).toBe(ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[i]!; const r = ref[i]!;
+    if (!(Math.abs(g - r) <= tol * Math.max(1, Math.abs(r)))) throw new Error(`element ${i}: got ${g}, want ${r}`);
+  }
+}
+
+/** Float64 reference of Gemm, written from the ONNX definition. */
+function gemmRef(a: HostTensor, b: HostTensor, c: HostTensor | undefined, tA: boolean, tB: boolean, alpha: number, beta: number): number[] {
+  const M = tA ? a.shape[1]! : a.shape[0]!; const K = tA ? a.shape[0]! : a.shape[1]!;
+  const N = tB ? b.shape[0]! : b.shape[1]!;
+  const A = (m: number, k: number) => (tA ? a.data[k * M + m]! : a.data[m * K + k]!);
+  const B = (k: number, n: number) => (tB ? b.data[n * K + k]! : b.data[k * N + n]!);
+  const C = (m: number, n: number) => {
+    if (!c) return 0;
+    const s = c.shape;
+    if (s.length === 0) return c.data[0]!;
+    const cn = s[s.length - 1]!; const cm = s.length === 2 ? s[0]! : 1;
+    return c.data[(cm === 1 ? 0 : m) * cn + (cn === 1 ? 0 : n)]!;
+  };
+  const out: number[] = [];
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += A(m, k) * B(k, n);
+    out.push(alpha * s + beta * C(m, n));
+  }
+  return out;
+}
+
+/** Float64 reference of numpy matmul for rank >= 1 operands. */
+function matmulRef(a: HostTensor, b: HostTensor): number[] {
+  const as = a.shape.length === 1 ? [1, a.shape[0]!] : [...a.shape];
+  const bs = b.shape.length === 1 ? [b.shape[0]!, 1] : [...b.shape];
+  const M = as[as.length - 2]!; const K = as[as.length - 1]!; const N = bs[bs.length - 1]!;
+  const ab = as.slice(0, -2); const bb = bs.slice(0, -2);
+  const r = Math.max(ab.length, bb.length);
+  const pa = [...Array(r - ab.length).fill(1), ...ab] as number[];
+  const pb = [...Array(r - bb.length).fill(1), ...bb] as number[];
+  const ob = pa.map((x, i) => Math.max(x, pb[i]!));
+  const total = ob.reduce((x, y) => x * y, 1);
+  const out: number[] = [];
+  for (let z = 0; z < total; z++) {
+    const idx: number[] = []; let t = z;
+    for (let i = r - 1; i >= 0; i--) { idx[i] = t % ob[i]!; t = Math.floor(t / ob[i]!); }
+    let ao = 0; let bo = 0;
+    for (let i = 0; i < r; i++) { ao = ao * pa[i]! + (pa[i] === 1 ? 0 : idx[i]!); bo = bo * pb[i]! + (pb[i] === 1 ? 0 : idx[i]!); }
+    for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a.data[ao * M * K + m * K + k]! * b.data[bo * K * N + k * N + n]!;
+      out.push(s);
+    }
+  }
+  return out;
+}
+
+const VARIANTS: (MatmulVariant | undefined)[] = [
+  undefined,
+  { variant: 'reg', rows: 1, cols4: 1 },
+  { variant: 'reg', rows: 4, cols4: 2 },
+  { variant: 'reg', rows: 8, cols4: 2 },
+  { variant: 'tiled', rows: 4, cols4: 1 },
+];
+const vname = (v: MatmulVariant | undefined) => (v ? `${v.variant}-${v.rows}x${v.cols4 * 4}` : 'auto');
+
+describe('Gemm', () => {
+  const cases: { M: number; K: number; N: number; tA: boolean; tB: boolean; alpha: number; beta: number; c?: number[]; bGpu?: boolean; cGpu?: boolean }[] = [
+    { M: 3, K: 5, N: 7, tA: false, tB: false, alpha: 1, beta: 1 },
+    { M: 5, K: 33, N: 10, tA: false, tB: true, alpha: 1, beta: 1, c: [10] },
+    { M: 9, K: 17, N: 70, tA: true, tB: false, alpha: 0.5, beta: 2, c: [9, 1] },
+    { M: 66, K: 20, N: 67, tA: true, tB: true, alpha: -1.5, beta: 0.25, c: [66, 67] },
+    { M: 4, K: 6, N: 5, tA: false, tB: false, alpha: 1, beta: 1, c: [] },
+    { M: 4, K: 6, N: 5, tA: false, tB: false, alpha: 1, beta: 3, c: [1, 5] },
+    { M: 2, K: 19, N: 9, tA: false, tB: true, alpha: 1, beta: 1, c: [1], bGpu: true, cGpu: true },
+    { M: 70, K: 9, N: 21, tA: true, tB: false, alpha: 2, beta: 1, c: [21], bGpu: true },
+  ];
+  for (const v of VARIANTS) {
+    for (const [ci, c] of cases.entries()) {
+      it(`case ${ci} (${c.M}x${c.K}x${c.N} tA=${c.tA} tB=${c.tB} C=${c.c ? `[${c.c}]` : 'none'}${c.bGpu ? ' B on GPU' : ''}) ${vname(v)}`, async () => {
+        const a = randT(c.tA ? [c.K, c.M] : [c.M, c.K]);
+        const b = randT(c.tB ? [c.N, c.K] : [c.K, c.N]);
+        const cc = c.c ? randT(c.c) : undefined;
+        const node = makeNode('Gemm', { transA: c.tA ? 1 : 0, transB: c.tB ? 1 : 0, alpha: c.alpha, beta: c.beta }, cc ? 3 : 2);
+        const [y] = await runOp(gemmOpWith(v), node, cc ? [a, b, cc] : [a, b], [false, !c.bGpu, !c.cGpu]);
+        expect(y!.shape).toEqual([c.M, c.N]);
+        expectClose(y!.data, gemmRef(a, b, cc, c.tA, c.tB, c.alpha, c.beta));
+      });
+    }
+  }
+
+  it('fuses Relu and Clip, and adds a residual before the activation', async () => {
+    for (const v of VARIANTS) {
+      const a = randT([6, 11]); const b = randT([11, 13]); const c = randT([13]); const r = randT([6, 13]);
+      const acts: [string, number[], (x: number) => number][] = [
+        ['Relu', [], (x) => Math.max(0, x)],
+        ['Clip', [-0.3, 0.4], (x) => Math.min(0.4, Math.max(-0.3, x))],
+      ];
+      for (const [act, params, f] of acts) {
+        const attrs: Record<string, AttrValue> = { transB: 0, _activation: act, _activation_params: params };
+        const node = makeNode('Gemm', attrs, 4);
+        const [y] = await runOp(gemmOpWith(v), node, [a, b, c, r], [false, true, true, false]);
+        const ref = gemmRef(a, b, c, false, false, 1, 1).map((x, i) => f(x + r.data[i]!));
+        expectClose(y!.data, ref);
+      }
+    }
+  });
+
+  it('rejects mismatched shapes', () => {
+    expect(() => gemmOp.inferShapes(makeNode('Gemm', {}, 2), [{ shape: [2, 3] }, { shape: [4, 5] }])).toThrow(/inner/);
+    expect(() => gemmOp.inferShapes(makeNode('Gemm', {}, 3), [{ shape: [2, 3] }, { shape: [3, 5] }, { shape: [3, 5] }])).toThrow(/broadcast/);
+  });
+});
+
+describe('MatMul', () => {
+  const cases: { a: number[]; b: number[]; bGpu?: boolean }[] = [
+    { a: [7, 9], b: [9, 11] },
+    { a: [2, 3, 5, 6], b: [6, 10] },
+    { a: [2, 1, 5, 6], b: [3, 6, 9], bGpu: true },
+    { a: [2, 1, 5, 6], b: [3, 6, 9] },
+    { a: [4, 6], b: [2, 6, 3], bGpu: true },
+    { a: [9], b: [9, 5] },
+    { a: [3, 4, 9], b: [9] },
+    { a: [8], b: [8] },
+    { a: [70, 40], b: [40, 68], bGpu: true },
+  ];
+  for (const v of VARIANTS) {
+    for (const c of cases) {
+      it(`[${c.a}] x [${c.b}]${c.bGpu ? ' (B on GPU)' : ''} ${vname(v)}`, async () => {
+        const a = randT(c.a); const b = randT(c.b);
+        const [y] = await runOp(matmulOpWith(v), makeNode('MatMul', {}, 2), [a, b], [false, !c.bGpu]);
+        const want = matmulOp.inferShapes(makeNode('MatMul', {}, 2), [{ shape: c.a }, { shape: c.b }])[0]!;
+        expect(y!.shape).toEqual(want);
+        expectClose(y!.data, matmulRef(a, b));
+      });
+    }
+  }
+
+  it('computes numpy output shapes', () => {
+    const s = (a: number[], b: number[]) => matmulOp.inferShapes(makeNode('MatMul', {}, 2), [{ shape: a }, { shape: b }])[0];
+    expect(s([3], [3])).toEqual([]);
+    expect(s([2, 1, 4, 3], [5, 3, 7])).toEqual([2, 5, 4, 7]);
+    expect(s([3], [2, 3, 4])).toEqual([2, 4]);
+    expect(() => s([2, 4, 3], [3, 3, 5])).toThrow(/broadcast/);
+  });
+});
+
+describe('chooseMatmulVariant', () => {
+  const soft: AdapterTraits = { isSoftware: true, vendor: 'mesa', maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024, maxWorkgroupStorageBytes: 32768, maxStorageBuffersPerStage: 16, maxWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: 1 << 27, hasF16: true };
+  const gpu: AdapterTraits = { ...soft, isSoftware: false, vendor: 'nvidia' };
+  it('register-blocks on software adapters', () => {
+    expect(chooseMatmulVariant(soft, { M: 1024, N: 1024, K: 1024, batch: 1 }).variant).toBe('reg');
+    expect(chooseMatmulVariant(soft, { M: 1, N: 1000, K: 512, batch: 1 })).toEqual({ variant: 'reg', rows: 1, cols4: 2 });
+  });
+  it('uses shared-memory tiles on real GPUs, except for skinny products', () => {
+    expect(chooseMatmulVariant(gpu, { M: 1024, N: 1024, K: 1024, batch: 1 }).variant).toBe('tiled');
+    expect(chooseMatmulVariant(gpu, { M: 1, N: 1000, K: 512, batch: 1 }).variant).toBe('reg');
+  });
+  it('falls back to registers when the tile does not fit the limits', () => {
+    expect(chooseMatmulVariant({ ...gpu, maxWorkgroupInvocations: 128 }, { M: 512, N: 512, K: 512, batch: 1 }).variant).toBe('reg');
+    expect(chooseMatmulVariant({ ...gpu, maxWorkgroupStorageBytes: 4096 }, { M: 512, N: 512, K: 512, batch: 1 }).variant).toBe('reg');
+  });
+});
