@@ -25,14 +25,41 @@ function imageBatch(files: string[], p: Preprocessing): { data: Float32Array; di
 
 const photos = ['ILSVRC2012_val_00000001.JPEG', 'ILSVRC2012_val_00000003.JPEG'].map((f) => join(IMAGENET, f));
 
-interface Case { file: string; oracle?: string; preset: Preprocessing; tol: number; note: string }
+interface Case { file: string; oracle?: string; preset: Preprocessing; tol: number; note: string; ortOpts?: { graphOptimizationLevel: 'disabled' } }
 const cases: Case[] = [
   { file: 'squeezenet1.1-fp32.onnx', preset: PRESETS.caffe, tol: 1e-3, note: 'fp32, ends in Softmax' },
   // The fp16 file holds the same weights as the fp32 one, widened losslessly: our widened run must
   // match onnxruntime on the fp32 file (onnxruntime's fp16 kernels would add their own rounding).
   { file: 'squeezenet1.1-fp16.onnx', oracle: 'squeezenet1.1-fp32.onnx', preset: PRESETS.caffe, tol: 1e-3, note: 'fp16 initializers widened' },
   { file: 'shufflenet-v2-fp32.onnx', preset: PRESETS.imagenet, tol: 1e-3, note: 'fp32 logits' },
+  // Activation Q/DQ pairs run as fake quantisation in float32; onnxruntime runs the graph as written
+  // (optimisations off, so it does not swap in its integer kernels) and both round the same values.
+  { file: 'shufflenet-v2-qdq-int8.onnx', preset: PRESETS.imagenet, tol: 1e-3, note: 'int8 QDQ', ortOpts: { graphOptimizationLevel: 'disabled' } },
 ];
+
+const MNIST = join(SHARED, 'images', 'mnist');
+describe.skipIf(!have)('MNIST models against onnxruntime-node', () => {
+  for (const file of ['mnist-cnn.onnx', 'mnist-cnn-opt.onnx']) {
+    it(`${file} on real digits, batch of 4`, async () => {
+      const gpu = await testGpu();
+      const bytes = new Uint8Array(readFileSync(join(MODELS, file)));
+      const model = await Model.load(bytes, { gpu });
+      try {
+        const x = imageBatch(['0.jpg', '3.jpg', '5.jpg', '7.jpg'].map((f) => join(MNIST, f)), PRESETS.mnist);
+        const ours = (await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: x.dims, data: x.data } })).outputs[model.outputs[0]!.name]!;
+        const refs = await Promise.all([0, 1, 2, 3].map(async (i) => (await runOrt(bytes, { dims: [1, 1, 28, 28], data: x.data.slice(i * 784, (i + 1) * 784) }))[0]!.data));
+        const ref = new Float32Array(40);
+        refs.forEach((r, i) => ref.set(r, i * 10));
+        const cmp = compareLogits(ours.data, ref, 10);
+        expect(cmp.maxRelErr).toBeLessThan(1e-3);
+        expect(cmp.top5SameOrder).toBe(true);
+        expect(cmp.top5.map((t) => t.b[0])).toEqual([0, 3, 5, 7]);
+      } finally {
+        model.destroy();
+      }
+    });
+  }
+});
 
 describe.skipIf(!have)('shared models against onnxruntime-node', () => {
   for (const c of cases) {
@@ -46,7 +73,7 @@ describe.skipIf(!have)('shared models against onnxruntime-node', () => {
         const oracleBytes = new Uint8Array(readFileSync(join(MODELS, c.oracle ?? c.file)));
         // The shared models declare batch 1: onnxruntime runs each image alone, we run the batch.
         const per = x.data.length / photos.length;
-        const refs = await Promise.all(photos.map(async (_, i) => (await runOrt(oracleBytes, { dims: [1, ...x.dims.slice(1)], data: x.data.slice(i * per, (i + 1) * per) }))[0]!.data));
+        const refs = await Promise.all(photos.map(async (_, i) => (await runOrt(oracleBytes, { dims: [1, ...x.dims.slice(1)], data: x.data.slice(i * per, (i + 1) * per) }, c.ortOpts))[0]!.data));
         const ref = new Float32Array(refs.reduce((s, r) => s + r.length, 0));
         refs.forEach((r, i) => ref.set(r, i * r.length));
         expect(ours.data.length).toBe(ref.length);
