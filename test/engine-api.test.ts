@@ -2,12 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { Model } from '../src/runtime/model.js';
 import { chromeTrace, profileTable } from '../src/runtime/profiler.js';
-import { GraphError, InputError, ModelFormatError, UnsupportedOperatorError, XaiError } from '../src/runtime/errors.js';
+import { DeviceError, GraphError, InputError, ModelFormatError, UnsupportedOperatorError, XaiError } from '../src/runtime/errors.js';
 import { buildResNet50 } from '../tools/model-zoo.js';
 import { GraphBuilder } from '../tools/onnx-writer.js';
 import { mutatedModels } from './helpers/fuzz.js';
 import { compareLogits, randomInput, runOrt } from './helpers/ort.js';
 import { testGpu } from './helpers/gpu.js';
+import { createNodeGpu } from '../src/node.js';
 import onnxProto from 'onnx-proto';
 
 const small = buildResNet50({ width: 0.0625, inputSize: 32, numClasses: 10, seed: 21, bn: 'separate' });
@@ -105,6 +106,15 @@ describe('engine API', () => {
     } finally {
       model.destroy();
     }
+  });
+
+  it('reports a lost device as a typed error instead of hanging', async () => {
+    const gpu = await createNodeGpu();
+    const model = await Model.load(small.bytes, { gpu });
+    gpu.device.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const x = randomInput([1, 3, 32, 32], 9);
+    await expect(model.run({ [small.inputName]: { dtype: 'float32', shape: x.dims, data: x.data } })).rejects.toBeInstanceOf(DeviceError);
   });
 
   it('survives a few hundred mutated model files with typed errors only', async () => {
