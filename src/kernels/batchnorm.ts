@@ -10,6 +10,7 @@ import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { pointwiseWorkgroup } from './pointwise.js';
 import { channelAffineWgsl } from '../wgsl/batchnorm.js';
+import { binaryGradDispatch } from './binary.js';
 
 /**
  * Per-channel a = scale / sqrt(var + eps), b = B - mean * a, interleaved [a0, b0, a1, b1, ...], in
@@ -64,6 +65,23 @@ export const batchNormOp: OpDef = {
         bindings: [{ input: 0 }, { buffer: ctx.constBuffer(ab, `${node.name}.ab`) }, { output: 0 }, { uniform: new Uint32Array([items, C, inner, 0]).buffer }],
         workgroups: grid1d(items, wg, ctx.traits.maxWorkgroupsPerDimension),
       }],
+    };
+  },
+  /**
+   * Inference BN is x·a[c] + b[c], so dX = gY·a[c]: the Mul operand gradient against a per-channel
+   * [C,1,...] tensor (shares that pipeline). The statistics are constants: X is the only gradient.
+   */
+  backward(node, inputs, outputs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const ab = batchNormCoefficients(node, inputs);
+    const shape = outputs[0]!;
+    const C = shape[1]!;
+    const a = new Float32Array(C);
+    for (let c = 0; c < C; c++) a[c] = ab[2 * c]!;
+    const chan = [C, ...new Array<number>(shape.length - 2).fill(1)];
+    return {
+      dispatches: [binaryGradDispatch('Mul', 0, { target: { input: 0 }, other: { buffer: ctx.constBuffer(a, `${node.name}.a`) }, y: { output: 0 }, gy: { gradOutput: 0 }, gx: { gradInput: 0 } },
+        shape, chan, shape, ctx, `BatchNormalizationGrad:${node.name}`)],
     };
   },
 };

@@ -10,7 +10,7 @@ import { packUniform } from '../runtime/bind.js';
 import { hostTensor, isFloatDType, sizeOf, stridesOf, type HostTensor } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { broadcastShapes, broadcastStrides, channelView, collapseBroadcast, pointwiseWorkgroup } from './pointwise.js';
-import { BINARY_FN, binaryWgsl, type BinaryLayout } from '../wgsl/binary.js';
+import { BINARY_FN, BINARY_GRAD_CODE, binaryGradWgsl, binaryWgsl, type BinaryLayout } from '../wgsl/binary.js';
 import { unaryWgsl } from '../wgsl/unary.js';
 
 const VARIADIC = new Set(['Max', 'Min', 'Sum']);
@@ -119,6 +119,49 @@ function dispatchFor(opType: string, a: BindingRef, b: BindingRef, dst: BindingR
   };
 }
 
+/**
+ * Uniform of `binaryGradWgsl` for the operand of shape `target` of `op(a, b) -> out` (`other` is
+ * the remaining operand's shape; `first`: the target is `a`). Pure, exported for tests.
+ */
+export function planBinaryGrad(code: number, first: boolean, target: readonly number[], other: readonly number[], out: readonly number[]): { uniform: number[]; items: number } {
+  const { shape, strides } = collapseBroadcast(out, [stridesOf(out), broadcastStrides(target, out), broadcastStrides(other, out)]);
+  if (shape.length > MAX_RANK) throw new GraphError(`broadcast of rank ${shape.length} exceeds ${MAX_RANK}`);
+  const kept: number[][] = [[], [], []];
+  const red: number[][] = [[], [], []];
+  shape.forEach((n, d) => {
+    const list = strides[1]![d] !== 0 ? kept : red;
+    list[0]!.push(n);
+    list[1]!.push(strides[0]![d]!);
+    list[2]!.push(strides[2]![d]!);
+  });
+  const pad = (v: number[]): number[] => [...v, ...new Array<number>(MAX_RANK - v.length).fill(0)];
+  const items = sizeOf(target);
+  return {
+    items,
+    uniform: [items, kept[0]!.length, red[0]!.length, sizeOf(red[0]!), code, first ? 1 : 0, 0, 0, ...kept.flatMap(pad), ...red.flatMap(pad)],
+  };
+}
+
+/** Bindings of one operand-gradient dispatch. */
+export interface BinaryGradRefs { target: BindingRef; other: BindingRef; y: BindingRef; gy: BindingRef; gx: BindingRef }
+
+/**
+ * One dispatch adding gy·∂op/∂operand into the operand's gradient (summed over the dims it was
+ * broadcast along). Shared with BatchNormalization's backward (a per-channel Mul).
+ */
+export function binaryGradDispatch(opType: string, operand: 0 | 1, refs: BinaryGradRefs, target: readonly number[], other: readonly number[], out: readonly number[], ctx: BuildContext, label: string): Dispatch {
+  const code = BINARY_GRAD_CODE[opType];
+  if (!code) throw new GraphError(`reverse mode: no gradient for ${opType}`);
+  const plan = planBinaryGrad(code[operand], operand === 0, target, other, out);
+  const wg = pointwiseWorkgroup(ctx.traits);
+  return {
+    label,
+    pipeline: ctx.pipeline(binaryGradWgsl(wg)),
+    bindings: [refs.target, refs.other, refs.y, refs.gy, refs.gx, { uniform: packUniform(plan.uniform) }],
+    workgroups: grid1d(plan.items, wg, ctx.traits.maxWorkgroupsPerDimension),
+  };
+}
+
 /** Add, Sub, Mul, Div, Pow, Max, Min, Sum, PRelu. */
 export const binaryOp: OpDef = {
   opTypes: ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'PRelu'],
@@ -164,6 +207,31 @@ export const binaryOp: OpDef = {
       accShape = shape;
     }
     return scratchBytes.length ? { dispatches, scratchBytes } : { dispatches };
+  },
+  /**
+   * One dispatch per wanted operand (so when both operands are one tensor, x*x, each dispatch
+   * still writes each gradient element once). Variadic Sum: every operand gets the reduced output
+   * gradient; a one-input Max/Min/Sum passes it through. Variadic Max/Min with more than two
+   * inputs is not differentiated (the selected operand depends on all of them).
+   */
+  backward(node, inputs, outputs, ctx, wants) {
+    const shapes = shapesOf(node, inputs);
+    const out = outputs[0]!;
+    const label = `${node.opType}Grad:${node.name}`;
+    const dispatches: Dispatch[] = [];
+    const n = shapes.length;
+    if (n > 2 && node.opType !== 'Sum') throw new GraphError(`reverse mode: ${node.opType} '${node.name}' with ${n} inputs is not supported`);
+    for (let k = 0; k < n; k++) {
+      if (!wants[k]) continue;
+      const refs = (other: number): BinaryGradRefs => ({ target: { input: k }, other: { input: other }, y: { output: 0 }, gy: { gradOutput: 0 }, gx: { gradInput: k } });
+      if (n === 2 && node.opType !== 'Sum') {
+        dispatches.push(binaryGradDispatch(node.opType, k as 0 | 1, refs(1 - k), shapes[k]!, shapes[1 - k]!, out, ctx, `${label}#${k}`));
+      } else {
+        // Derivative 1: the other operand is never read at a meaningful offset, the target stands in.
+        dispatches.push(binaryGradDispatch('Add', 0, refs(k), shapes[k]!, shapes[k]!, out, ctx, `${label}#${k}`));
+      }
+    }
+    return { dispatches };
   },
 };
 

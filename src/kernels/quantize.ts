@@ -12,7 +12,7 @@ import { packUniform } from '../runtime/bind.js';
 import { hostTensor, sizeOf, type DType } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
-import { quantizeWgsl } from '../wgsl/quantize.js';
+import { quantizeGradWgsl, quantizeWgsl } from '../wgsl/quantize.js';
 
 const RANGES: Partial<Record<DType, [number, number]>> = {
   uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767], int32: [-2147483648, 2147483647],
@@ -95,6 +95,26 @@ function build(dequantize: boolean): NonNullable<OpDef['build']> {
   };
 }
 
+function backward(dequantize: boolean): NonNullable<OpDef['backward']> {
+  return (node, inputs, outputs, ctx, wants) => {
+    if (!wants[0]) return { dispatches: [] };
+    const shape = outputs[0]!;
+    const p = quantParams(node, inputs, shape);
+    const [lo, hi] = RANGES[p.qtype] ?? [0, 255];
+    const n = sizeOf(shape);
+    const wg = pointwiseWorkgroup(ctx.traits);
+    return {
+      dispatches: [{
+        label: `${node.opType}Grad:${node.name}`,
+        pipeline: ctx.pipeline(quantizeGradWgsl(wg)),
+        bindings: [{ input: 0 }, { buffer: ctx.constBuffer(p.sz, `${node.name}.scale_zp`) }, { gradOutput: 0 }, { gradInput: 0 },
+          { uniform: packUniform([n, p.C, p.inner, dequantize ? 1 : 0, { f32: lo }, { f32: hi }, 0, 0]) }],
+        workgroups: grid1d(n, wg, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  };
+}
+
 /** QuantizeLinear: float output holding the quantised level (fake quantisation). */
 export const quantizeLinearOp: OpDef = {
   opTypes: ['QuantizeLinear'],
@@ -118,6 +138,8 @@ export const quantizeLinearOp: OpDef = {
     return [hostTensor(p.qtype, x.shape, out)];
   },
   build: build(false),
+  /** Straight-through estimator: gy / scale inside the quantisation range, 0 where clamped. */
+  backward: backward(false),
 };
 
 /** DequantizeLinear: (x - zero_point) * scale; folds on the host for constant x. */
@@ -140,6 +162,8 @@ export const dequantizeLinearOp: OpDef = {
     return [hostTensor('float32', x.shape, out)];
   },
   build: build(true),
+  /** gy · scale (per tensor or per axis). */
+  backward: backward(true),
 };
 
 /** The quantize family. */

@@ -11,7 +11,7 @@ import { packUniform } from '../runtime/bind.js';
 import { hostTensor, isFloatDType, sizeOf, stridesOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
-import { REDUCE_KINDS, reduceWgsl, type ReduceKind } from '../wgsl/reduce.js';
+import { REDUCE_GRAD_CODE, REDUCE_KINDS, reduceGradWgsl, reduceWgsl, type ReduceKind } from '../wgsl/reduce.js';
 
 const GROUPS = 4;
 
@@ -144,6 +144,29 @@ export const reduceOp: OpDef = {
         pipeline: ctx.pipeline(reduceWgsl(node.opType as ReduceKind, wg)),
         bindings: [{ input: 0 }, { output: 0 }, { uniform }],
         workgroups: grid1d(nOut, wg, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
+  /** One invocation per input element gathers its single output's gradient (no atomics). */
+  backward(node, inputs, _outputs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const shape = inputShape(node, inputs);
+    const axes = reduceAxes(node, inputs, shape.length);
+    const { kept, reduced } = reduceGroups(shape, axes);
+    if (kept.length > GROUPS || reduced.length > GROUPS) throw new GraphError(`${node.opType} '${node.name}': too many alternating axis groups`);
+    const pad = (g: [number, number][]): [number, number][] => [...new Array<[number, number]>(GROUPS - g.length).fill([1, 1]), ...g];
+    const k = pad(kept);
+    const r = pad(reduced);
+    const n = sizeOf(shape);
+    const count = sizeOf(reduced.map((g) => g[0]));
+    const wg = Math.min(64, pointwiseWorkgroup(ctx.traits));
+    const uniform = packUniform([n, count, REDUCE_GRAD_CODE[node.opType as ReduceKind], 0, ...k.map((g) => g[0]), ...k.map((g) => g[1]), ...r.map((g) => g[0]), ...r.map((g) => g[1])]);
+    return {
+      dispatches: [{
+        label: `${node.opType}Grad:${node.name}`,
+        pipeline: ctx.pipeline(reduceGradWgsl(wg)),
+        bindings: [{ input: 0 }, { output: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform }],
+        workgroups: grid1d(n, wg, ctx.traits.maxWorkgroupsPerDimension),
       }],
     };
   },

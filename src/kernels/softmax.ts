@@ -10,7 +10,7 @@ import { GraphError } from '../runtime/errors.js';
 import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
-import { softmaxRowsWgsl, softmaxStridedWgsl } from '../wgsl/softmax.js';
+import { softmaxGradWgsl, softmaxRowsWgsl, softmaxStridedWgsl } from '../wgsl/softmax.js';
 
 /** Rows at least this long get a workgroup each; shorter ones an invocation each. */
 const ROW_WORKGROUP_MIN_LEN = 256;
@@ -68,6 +68,21 @@ export const softmaxOp: OpDef = {
       dispatches: [{
         label, pipeline: ctx.pipeline(softmaxStridedWgsl(log, swg)),
         bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, 0]).buffer }],
+        workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
+  /** From the output alone; one invocation per row (reverse mode runs once per explanation). */
+  backward(node, _inputs, outputs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const view = softmaxView(node, outputs[0]!);
+    const count = view.outer * view.inner;
+    const swg = Math.min(pointwiseWorkgroup(ctx.traits), 64);
+    return {
+      dispatches: [{
+        label: `${node.opType}Grad:${node.name}`,
+        pipeline: ctx.pipeline(softmaxGradWgsl(swg)),
+        bindings: [{ output: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, node.opType === 'LogSoftmax' ? 1 : 0]).buffer }],
         workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
       }],
     };

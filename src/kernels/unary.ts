@@ -11,7 +11,8 @@ import { hostTensor, isFloatDType, sizeOf, type HostTensor } from '../runtime/te
 import { ACTIVATION_KINDS, activationHost, activationOf, activationWgsl, type Activation, type ActivationKind } from './activation.js';
 import { grid1d } from './dispatch-size.js';
 import { pointwiseWorkgroup } from './pointwise.js';
-import { ERF_WGSL, unaryWgsl } from '../wgsl/unary.js';
+import { ERF_WGSL, UNARY_GRAD_CODE, unaryGradWgsl, unaryWgsl } from '../wgsl/unary.js';
+import { packUniform } from '../runtime/bind.js';
 
 const MATH_OPS = ['Neg', 'Exp', 'Log', 'Sqrt', 'Abs', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Erf', 'Softplus', 'Softsign', 'Gelu'] as const;
 type MathOp = typeof MATH_OPS[number];
@@ -131,6 +132,24 @@ export const unaryOp: OpDef = {
         pipeline: ctx.pipeline(unaryWgsl(expr, vec4, wg, prelude)),
         bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([items, 0, 0, 0]).buffer }],
         workgroups: grid1d(items, wg, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
+  /** gx += gy · f'(x); Clip's bounds are host constants, so only X ever wants a gradient. */
+  backward(node, inputs, outputs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const n = sizeOf(outputs[0]!);
+    const key = node.opType === 'Gelu' && geluApprox(node) ? 'GeluTanh' : node.opType;
+    const code = UNARY_GRAD_CODE[key];
+    if (code === undefined) throw new GraphError(`reverse mode: no gradient for ${node.opType}`);
+    const [p0 = 0, p1 = 0] = isActivation(node.opType) ? activationFor(node, inputs).params : [];
+    const wg = pointwiseWorkgroup(ctx.traits);
+    return {
+      dispatches: [{
+        label: `${node.opType}Grad:${node.name}`,
+        pipeline: ctx.pipeline(unaryGradWgsl(wg)),
+        bindings: [{ input: 0 }, { output: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: packUniform([n, code, { f32: p0 }, { f32: p1 }]) }],
+        workgroups: grid1d(n, wg, ctx.traits.maxWorkgroupsPerDimension),
       }],
     };
   },

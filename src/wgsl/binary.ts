@@ -98,3 +98,100 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 `;
 }
+
+/**
+ * Derivative codes of `binaryGradWgsl`: ∂op(a, b)/∂a and ∂op(a, b)/∂b per op type. Max/Min send
+ * ties to the first operand; Pow's exponent gets y·ln(a) for a > 0 and 0 elsewhere (where the real
+ * power is undefined or not differentiable).
+ */
+export const BINARY_GRAD_CODE: Record<string, readonly [number, number]> = {
+  Add: [0, 0], Sum: [0, 0], Sub: [0, 1], Mul: [2, 3], Div: [4, 5], Pow: [6, 7], Max: [8, 9], Min: [10, 11], PRelu: [12, 13],
+};
+
+/**
+ * Gradient of one operand of a broadcast binary op, gather form: one invocation per element of
+ * that operand (`tgt`) sums gy·∂y/∂operand over the output positions it was broadcast to, then adds
+ * the sum into `gx`, so every element is written by exactly one invocation. Indexing works on the
+ * collapsed output shape split into kept dims (the operand varies along them) and reduced dims
+ * (it was broadcast), each with output and other-operand strides; the uniform's `first` says
+ * whether the target is the op's first argument. One source for every op: the derivative is a
+ * uniform switch.
+ */
+export function binaryGradWgsl(wg: number): string {
+  return /* wgsl */ `${FLAT_INDEX}
+@group(0) @binding(0) var<storage, read> tgt: array<f32>;
+@group(0) @binding(1) var<storage, read> oth: array<f32>;
+@group(0) @binding(2) var<storage, read> yv: array<f32>;
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gx: array<f32>;
+struct U {
+  n: u32, nk: u32, nr: u32, count: u32, code: u32, first: u32, p0: u32, p1: u32,
+  ks: array<vec4<u32>, 2>, ko: array<vec4<u32>, 2>, kb: array<vec4<u32>, 2>,
+  rs: array<vec4<u32>, 2>, ro: array<vec4<u32>, 2>, rb: array<vec4<u32>, 2>,
+}
+@group(0) @binding(5) var<uniform> u: U;
+
+fn powf(a: f32, b: f32) -> f32 {
+  ${BINARY_FN['Pow']}
+}
+
+fn deriv(a: f32, b: f32, y: f32) -> f32 {
+  switch u.code {
+    case 0u: { return 1.0; }
+    case 1u: { return -1.0; }
+    case 2u: { return b; }
+    case 3u: { return a; }
+    case 4u: { return 1.0 / b; }
+    case 5u: { return -(a / b) / b; }
+    case 6u: { if (b == 0.0) { return 0.0; } return b * powf(a, b - 1.0); }
+    case 7u: { if (a > 0.0) { return y * log(a); } return 0.0; }
+    case 8u: { return select(0.0, 1.0, a >= b); }
+    case 9u: { return select(0.0, 1.0, b > a); }
+    case 10u: { return select(0.0, 1.0, a <= b); }
+    case 11u: { return select(0.0, 1.0, b < a); }
+    case 12u: { return select(b, 1.0, a >= 0.0); }
+    case 13u: { return select(a, 0.0, a >= 0.0); }
+    default: {}
+  }
+  return 0.0;
+}
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flatIndex(gid, nwg, ${wg}u);
+  if (i >= u.n) { return; }
+  var rem = i;
+  var bo = 0u;
+  var bb = 0u;
+  for (var d = i32(u.nk) - 1; d >= 0; d--) {
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let s = u.ks[q][r];
+    let c = rem % s;
+    rem = rem / s;
+    bo += c * u.ko[q][r];
+    bb += c * u.kb[q][r];
+  }
+  let xt = tgt[i];
+  let first = u.first == 1u;
+  var acc = 0.0;
+  for (var k = 0u; k < u.count; k++) {
+    var rr = k;
+    var oo = bo;
+    var ob = bb;
+    for (var d = i32(u.nr) - 1; d >= 0; d--) {
+      let q = u32(d) / 4u;
+      let r = u32(d) % 4u;
+      let s = u.rs[q][r];
+      let c = rr % s;
+      rr = rr / s;
+      oo += c * u.ro[q][r];
+      ob += c * u.rb[q][r];
+    }
+    let xo = oth[ob];
+    acc += gy[oo] * deriv(select(xo, xt, first), select(xt, xo, first), yv[oo]);
+  }
+  gx[i] = gx[i] + acc;
+}
+`;
+}

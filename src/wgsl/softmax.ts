@@ -89,3 +89,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 `;
 }
+
+/**
+ * Backward of Softmax (`u.w` = 0): gx += y·(gy − Σ gy·y), and LogSoftmax (`u.w` = 1):
+ * gx += gy − exp(y)·Σ gy, from the forward output only. One invocation per (outer, inner) row
+ * walks the axis twice, so every element is written once. Uniform: count, len, inner, log.
+ */
+export function softmaxGradWgsl(wg: number): string {
+  return /* wgsl */ `${FLAT_INDEX}
+@group(0) @binding(0) var<storage, read> yv: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<uniform> u: vec4<u32>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flatIndex(gid, nwg, ${wg}u);
+  if (i >= u.x) { return; }
+  let len = u.y;
+  let inner = u.z;
+  let isLog = u.w == 1u;
+  let base = (i / inner) * len * inner + i % inner;
+  var s = 0.0;
+  for (var k = 0u; k < len; k++) {
+    let o = base + k * inner;
+    s += select(gy[o] * yv[o], gy[o], isLog);
+  }
+  for (var k = 0u; k < len; k++) {
+    let o = base + k * inner;
+    let y = yv[o];
+    gx[o] = gx[o] + select(y * (gy[o] - s), gy[o] - exp(y) * s, isLog);
+  }
+}
+`;
+}
