@@ -3,6 +3,7 @@
  * Programs bind { input: 0 } = features (and { input: 1 } = gradients) and { output: 0 }.
  */
 import type { BuildContext, KernelProgram } from './types.js';
+import { resize2dDispatch } from './resize.js';
 import { CHANNEL_STATS_WGSL, GRADCAMPP_WEIGHTS_WGSL, WEIGHTED_SUM_WGSL } from '../wgsl/cam.js';
 
 function channelGrid(channels: number): [number, number, number] {
@@ -36,4 +37,12 @@ export function gradCamPlusPlusWeightsProgram(ctx: BuildContext, channels: numbe
 export function weightedChannelSumProgram(ctx: BuildContext, channels: number, pixels: number, relu: boolean, w = { stride: 1, offset: 0 }, offsetA = 0): KernelProgram {
   return { dispatches: [{ label: 'weighted-channel-sum', pipeline: ctx.pipeline(WEIGHTED_SUM_WGSL), workgroups: [Math.ceil(pixels / 64), 1, 1],
     bindings: [{ input: 0 }, { input: 1 }, { output: 0 }, { uniform: new Uint32Array([channels, pixels, offsetA, relu ? 1 : 0, w.stride, w.offset, 0, 0]).buffer }] }] };
+}
+
+/**
+ * Bilinear up-sampling with half-pixel centres (PyTorch align_corners=False, no antialiasing) of
+ * `batch` maps [h, w] into [H, W]: { input: 0 } → { output: 0 }.
+ */
+export function bilinearUpsampleProgram(ctx: BuildContext, batch: number, h: number, w: number, H: number, W: number): KernelProgram {
+  return { dispatches: [resize2dDispatch(ctx, 'bilinear-upsample', { batch, inH: h, inW: w, outH: H, outW: W, scaleH: H / h, scaleW: W / w, mode: 'linear', coord: 'pytorch_half_pixel', nearest: 'floor' }, { input: 0 }, { output: 0 })] };
 }

@@ -1,6 +1,7 @@
 /**
  * Runs one op's backward kernels in isolation: forward values and the output gradient are
- * uploaded, input-gradient buffers start at zero (as in reverse mode), and the gradients of the
+ * uploaded, input-gradient buffers start at a known value that is subtracted afterwards (so a
+ * kernel must add, as in reverse mode), and the gradients of the
  * inputs flagged in `wants` are read back. Check them against central finite differences of a
  * float64 CPU reference of the forward op (`numericGradient`).
  */
@@ -36,7 +37,10 @@ export async function runOpBackward(op: OpDef, node: GraphNode, inputs: readonly
   const fIn = inputs.map((t, i) => (t && !host.has(i) ? mk(t.data.length, Float32Array.from(t.data)) : undefined));
   const fOut = outputs.map((o) => mk(o.data.length, Float32Array.from(o.data)));
   const gOut = gradOutputs.map((g) => mk(g.length, g));
-  const gIn = inputs.map((t, i) => (t && wants[i] ? mk(sizeOf(t.shape), new Float32Array(sizeOf(t.shape))) : undefined));
+  // Gradient buffers start at a known non-zero value: a kernel that overwrites instead of adding
+  // (reverse mode sums several consumers' contributions) then fails the comparison.
+  const PRIOR = 0.25;
+  const gIn = inputs.map((t, i) => (t && wants[i] ? mk(sizeOf(t.shape), new Float32Array(sizeOf(t.shape)).fill(PRIOR)) : undefined));
   const scratch = (prog.scratchBytes ?? []).map((b) => mk(Math.ceil(b / 4)));
   try {
     const bound = bindProgram(gpu.device, prog, {
@@ -55,7 +59,7 @@ export async function runOpBackward(op: OpDef, node: GraphNode, inputs: readonly
     const read = await readFloats(gpu.device, wanted);
     throwIfDeviceFailed(gpu);
     let k = 0;
-    return gIn.map((g) => (g ? read[k++] : undefined));
+    return gIn.map((g) => (g ? read[k++]!.map((v) => v - PRIOR) : undefined));
   } finally {
     for (const b of owned) b.destroy();
   }

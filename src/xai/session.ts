@@ -1,0 +1,110 @@
+/**
+ * What every explanation method shares: the model, one GPU compute facility, the image on the GPU,
+ * the class to explain, timing per phase and cancellation. Methods are written against this and
+ * the kernel builders; none touches WGSL.
+ */
+import type { Model } from '../runtime/model.js';
+import { GpuCompute } from '../runtime/compute.js';
+import type { GpuTensor } from '../runtime/plan.js';
+import { CancelledError, InputError } from '../runtime/errors.js';
+import { scoreHost, type ScoreMode } from '../kernels/score.js';
+import type { SaliencyMap } from './explanation.js';
+
+/** Progress of a long explanation: `done` of `total` units of the named phase. */
+export interface Progress { phase: string; done: number; total: number }
+
+export interface CommonOptions {
+  /** Class to explain; default the top-1 class of the unperturbed input. */
+  classIndex?: number;
+  /**
+   * How the score Ψ_c is read from the model output (spec 0.3). Default 'softmax'; a model that
+   * already ends in Softmax is read as it is (no second softmax).
+   */
+  scoreMode?: ScoreMode;
+  /** Masked forward passes per batch: bounds GPU memory whatever the number of masks. Default 32. */
+  batchSize?: number;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export class ExplainSession {
+  readonly compute: GpuCompute;
+  readonly inputName: string;
+  readonly inputShape: number[];
+  readonly image: GpuTensor;
+  readonly timings: Record<string, number> = {};
+  forwardPasses = 0;
+  backwardPasses = 0;
+  private phaseStart = performance.now();
+
+  constructor(readonly model: Model, image: Float32Array, readonly opts: CommonOptions) {
+    const info = model.inputs[0];
+    if (!info) throw new InputError('the model has no input');
+    this.inputName = info.name;
+    this.inputShape = [...model.inputShapes(1).get(info.name)!];
+    const per = this.inputShape.reduce((a, b) => a * b, 1);
+    if (image.length !== per) throw new InputError(`the image tensor has ${image.length} values; the model input [${this.inputShape}] needs ${per}`);
+    if (!image.every(Number.isFinite)) throw new InputError('the image tensor contains NaN or infinite values');
+    if (this.inputShape.length !== 4) throw new InputError(`explanations need an image input [1, C, H, W]; the model input is [${this.inputShape}]`);
+    this.compute = new GpuCompute(model.gpu);
+    this.image = this.compute.upload(image, this.inputShape, 'image');
+  }
+
+  get channels(): number { return this.inputShape[1]!; }
+  get height(): number { return this.inputShape[2]!; }
+  get width(): number { return this.inputShape[3]!; }
+  get pixels(): number { return this.height * this.width; }
+
+  /** Ends the current phase, recording its wall time, and checks for cancellation. */
+  phase(name: string): void {
+    const now = performance.now();
+    this.timings[name] = (this.timings[name] ?? 0) + (now - this.phaseStart);
+    this.phaseStart = now;
+    this.checkCancelled();
+  }
+
+  checkCancelled(): void {
+    if (this.opts.signal?.aborted) throw new CancelledError('explanation cancelled');
+  }
+
+  progress(phase: string, done: number, total: number): void {
+    this.opts.onProgress?.({ phase, done, total });
+    this.checkCancelled();
+  }
+
+  /**
+   * One plain forward pass of the image: the class to explain (given, or top-1) and its score. The
+   * output vector is the only read-back (a small statistic).
+   */
+  async classify(mode: ScoreMode): Promise<{ classIndex: number; score: number; scores: Float32Array }> {
+    const image = await this.compute.read(this.image);
+    const { outputs } = await this.model.run({ [this.inputName]: { dtype: 'float32', shape: this.inputShape, data: image } });
+    this.forwardPasses++;
+    const out = outputs[this.model.outputs[0]!.name]!.data;
+    const c = this.opts.classIndex ?? argmax(out);
+    if (!Number.isInteger(c) || c < 0 || c >= out.length) throw new InputError(`class ${this.opts.classIndex} is out of range (the model has ${out.length} classes)`);
+    const alreadyProbabilities = this.endsInSoftmax();
+    const score = alreadyProbabilities && mode === 'softmax' ? out[c]! : scoreHost(mode, out, c);
+    return { classIndex: c, score, scores: Float32Array.from(out) };
+  }
+
+  /** Whether the model's output is produced by a Softmax node. */
+  endsInSoftmax(): boolean {
+    const out = this.model.outputs[0]!.name;
+    return this.model.graph.nodes.some((n) => n.opType === 'Softmax' && n.outputs[0] === out);
+  }
+
+  async readMap(t: GpuTensor, h = this.height, w = this.width): Promise<SaliencyMap> {
+    return { width: w, height: h, data: (await this.compute.read(t)).slice(0, h * w) };
+  }
+
+  destroy(): void {
+    this.compute.destroy();
+  }
+}
+
+export function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
