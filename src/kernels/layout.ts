@@ -10,6 +10,7 @@ import { GraphError } from '../runtime/errors.js';
 import { packUniform } from '../runtime/bind.js';
 import { hostTensor, isFloatDType, sizeOf, stridesOf, type HostTensor } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
+import { adjointDispatch, pullAxis, type AdjointSpec, type AdjointTerm } from './layout-grad.js';
 import { GATHER_WGSL, LAYOUT_MAX_RANK, LAYOUT_WG, PAD_WGSL, STRIDED_COPY_VEC4_WGSL, STRIDED_COPY_WGSL } from '../wgsl/layout.js';
 
 /**
@@ -145,6 +146,24 @@ export function stridedCopyDispatch(ctx: BuildContext, label: string, plan: Copy
   };
 }
 
+/**
+ * The adjoint of a copy plan: iteration axis k reads source coordinate j = c_k mod srcDims_k, so
+ * source coordinate j gathers the destinations c = j, j + srcDims_k, ... (Tile; all of them for a
+ * broadcast axis). Source elements outside the plan (sliced away) gather nothing.
+ */
+export function planAdjoint(p: CopyPlan): AdjointSpec {
+  return {
+    inBase: p.srcBase,
+    outBase: p.dstBase,
+    axes: p.iter.map((n, k) => {
+      const d = p.srcDims[k]!;
+      const lists: AdjointTerm[][] = Array.from({ length: Math.min(d, n) }, () => []);
+      for (let c = 0; c < n; c++) lists[c % d]!.push([c * p.dstStrides[k]!, 1]);
+      return { inStride: p.srcStrides[k]!, lists };
+    }),
+  };
+}
+
 type ShapeFn = (node: GraphNode, ins: readonly (TensorArg | undefined)[]) => number[][];
 type JobsFn = (node: GraphNode, ins: readonly (TensorArg | undefined)[], outs: readonly number[][]) => CopyJob[];
 
@@ -168,6 +187,15 @@ function copyOp(opTypes: string[], inferShapes: ShapeFn, jobs: JobsFn, hostInput
       for (const j of jobs(node, ins, outs)) {
         const d = stridedCopyDispatch(ctx, `${node.opType}:${node.name}`, j.plan, { input: j.input }, { output: j.output },
           sizeOf(ins[j.input]!.shape), sizeOf(outs[j.output]!));
+        if (d) dispatches.push(d);
+      }
+      return { dispatches };
+    },
+    backward(node, ins, outs, ctx, wants): KernelProgram {
+      const dispatches: Dispatch[] = [];
+      for (const j of jobs(node, ins, outs)) {
+        if (!wants[j.input]) continue;
+        const d = adjointDispatch(ctx, `${node.opType}Grad:${node.name}`, planAdjoint(j.plan), { gradOutput: j.output }, { gradInput: j.input });
         if (d) dispatches.push(d);
       }
       return { dispatches };
@@ -408,7 +436,30 @@ const pad: OpDef = {
       }],
     };
   },
+  backward(node, ins, outs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const spec = padSpec(node, ins);
+    const x = ins[0]!.shape;
+    const ist = stridesOf(x), ost = stridesOf(outs[0]!);
+    const axes = x.map((len, k) => pullAxis(len, ist[k]!, spec.out[k]!, ost[k]!, (o) => padSource(o - spec.begin[k]!, len, spec.mode)));
+    const d = adjointDispatch(ctx, `PadGrad:${node.name}`, { axes }, { gradOutput: 0 }, { gradInput: 0 });
+    return { dispatches: d ? [d] : [] };
+  },
 };
+
+/** The input coordinate padded coordinate `ci` reads along an axis of length `len` (undefined: the constant). */
+function padSource(ci: number, len: number, mode: number): number | undefined {
+  if (ci >= 0 && ci < len) return ci;
+  if (mode === 0) return undefined;
+  if (mode === 1) return Math.min(Math.max(ci, 0), len - 1);
+  if (mode === 2) {
+    if (len === 1) return 0;
+    const period = 2 * (len - 1);
+    const m = ((ci % period) + period) % period;
+    return m >= len ? period - m : m;
+  }
+  return ((ci % len) + len) % len;
+}
 
 // ---- Gather ----------------------------------------------------------------------------------
 
@@ -460,6 +511,24 @@ const gather: OpDef = {
         workgroups: grid1d(total, LAYOUT_WG, ctx.traits.maxWorkgroupsPerDimension),
       }],
     };
+  },
+  backward(node, ins, _outs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const x = ins[0]!.shape;
+    const axis = normAxis(node, attrInt(node, 'axis', 0), x.length);
+    const idx = gatherIndices(node, ins, x[axis]!);
+    const len = x[axis]!, inner = sizeOf(x.slice(axis + 1)), outer = sizeOf(x.slice(0, axis));
+    // Data viewed as [outer, len, inner], the output as [outer, idx.length, inner]; repeated
+    // indices gather several positions.
+    const spec: AdjointSpec = {
+      axes: [
+        pullAxis(outer, len * inner, outer, idx.length * inner, (o) => o),
+        pullAxis(len, inner, idx.length, inner, (p) => idx[p]),
+        pullAxis(inner, 1, inner, 1, (o) => o),
+      ],
+    };
+    const d = adjointDispatch(ctx, `GatherGrad:${node.name}`, spec, { gradOutput: 0 }, { gradInput: 0 });
+    return { dispatches: d ? [d] : [] };
   },
 };
 

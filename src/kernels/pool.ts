@@ -12,6 +12,8 @@ import { grid1d } from './dispatch-size.js';
 import {
   POOL2D_WGSL, GLOBAL_POOL_THREAD_WGSL, GLOBAL_POOL_WORKGROUP_WGSL, LRN_WGSL, POOL_WG,
 } from '../wgsl/pool.js';
+import { MAXPOOL_GRAD_WGSL, LRN_GRAD_WGSL } from '../wgsl/pool-grad.js';
+import { adjointDispatch, type AdjointAxis, type AdjointTerm } from './layout-grad.js';
 
 /** Resolved window geometry of a 1-D or 2-D pool, per spatial axis. */
 export interface PoolGeometry {
@@ -118,10 +120,72 @@ function buildWindowPool(node: GraphNode, ins: readonly (TensorArg | undefined)[
   };
 }
 
+/** MaxPool's gradient window geometry as the 16 fields of MAXPOOL_GRAD_WGSL's uniform. */
+function maxGradUniform(total: number, H: number, W: number, OH: number, OW: number, k: [number, number], s: [number, number], p: [number, number], d: [number, number]): ArrayBuffer {
+  return packUniform([total, 0, H, W, OH, OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], 0, 0]);
+}
+
+/**
+ * One spatial axis of AveragePool's adjoint: input coordinate t gathers every window o covering
+ * it, weighted by 1 / (the window's tap count along this axis). The divisor is a product over
+ * axes either way (taps inside the input, or inside the padded extent with count_include_pad),
+ * so the weights factor per axis.
+ */
+function avgPoolAxis(n: number, inStride: number, m: number, outStride: number, k: number, s: number, d: number, pb: number, pe: number, countPad: boolean): AdjointAxis {
+  const lists: AdjointTerm[][] = Array.from({ length: n }, () => []);
+  for (let o = 0; o < m; o++) {
+    const taps: number[] = [];
+    let padded = 0;
+    for (let j = 0; j < k; j++) {
+      const t = o * s - pb + j * d;
+      if (t >= -pb && t < n + pe) padded++;
+      if (t >= 0 && t < n) taps.push(t);
+    }
+    const div = countPad ? padded : taps.length;
+    for (const t of taps) lists[t]!.push([o * outStride, 1 / div]);
+  }
+  return { inStride, lists };
+}
+
+function windowPoolBackward(node: GraphNode, ins: readonly (TensorArg | undefined)[], outs: readonly number[][], ctx: BuildContext, wants: readonly boolean[]): KernelProgram {
+  if (!wants[0]) return { dispatches: [] };
+  const x = ins[0]!.shape;
+  const g = poolGeometry(node, spatialOf(node, x));
+  const two = g.kernel.length === 2;
+  const [H, W] = two ? [x[2]!, x[3]!] : [1, x[2]!];
+  const pick = (a: number[], one: number): [number, number] => (two ? [a[0]!, a[1]!] : [one, a[0]!]);
+  const [OH, OW] = pick(g.out, 1);
+  const kk = pick(g.kernel, 1), ss = pick(g.strides, 1), dd = pick(g.dilations, 1), pb = pick(g.padBegin, 0), pe = pick(g.padEnd, 0);
+  const planes = x[0]! * x[1]!;
+  const label = `${node.opType}Grad:${node.name}`;
+  if (node.opType === 'AveragePool') {
+    const countPad = attrInt(node, 'count_include_pad', 0) === 1;
+    const axes: AdjointAxis[] = [
+      { inStride: H * W, lists: Array.from({ length: planes }, (_, p) => [[p * OH * OW, 1]]) },
+      avgPoolAxis(H, W, OH, OW, kk[0], ss[0], dd[0], pb[0], pe[0], countPad),
+      avgPoolAxis(W, 1, OW, 1, kk[1], ss[1], dd[1], pb[1], pe[1], countPad),
+    ];
+    const d = adjointDispatch(ctx, label, { axes }, { gradOutput: 0 }, { gradInput: 0 });
+    return { dispatches: d ? [d] : [] };
+  }
+  // Windows that never share an element let each window add into its own argmax.
+  const disjoint = [0, 1].every((a) => (kk[a]! - 1) * dd[a]! + 1 <= ss[a]!);
+  const total = disjoint ? sizeOf(outs[0]!) : sizeOf(x);
+  return {
+    dispatches: [{
+      label,
+      pipeline: ctx.pipeline(MAXPOOL_GRAD_WGSL, disjoint ? 'scatterMain' : 'gatherMain'),
+      bindings: [{ input: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: maxGradUniform(total, H, W, OH, OW, kk, ss, pb, dd) }],
+      workgroups: grid1d(total, POOL_WG, ctx.traits.maxWorkgroupsPerDimension),
+    }],
+  };
+}
+
 const windowPool: OpDef = {
   opTypes: ['MaxPool', 'AveragePool'],
   inferShapes: windowPoolShapes,
   build: buildWindowPool,
+  backward: windowPoolBackward,
 };
 
 /** Which global-pool kernel suits a job: one workgroup per plane only when planes are large. */
@@ -152,6 +216,30 @@ const globalPool: OpDef = {
       : grid1d(planes, POOL_WG, ctx.traits.maxWorkgroupsPerDimension);
     return { dispatches: [{ label: `${node.opType}:${node.name}`, pipeline: ctx.pipeline(wgsl), bindings: [{ input: 0 }, { output: 0 }, { uniform }], workgroups }] };
   },
+  backward(node, ins, _outs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const x = ins[0]!.shape;
+    const planes = x[0]! * x[1]!;
+    const size = sizeOf(x.slice(2));
+    const label = `${node.opType}Grad:${node.name}`;
+    if (node.opType === 'GlobalAveragePool') {
+      const axes: AdjointAxis[] = [
+        { inStride: size, lists: Array.from({ length: planes }, (_, p) => [[p, 1]]) },
+        { inStride: 1, lists: Array.from({ length: size }, () => [[0, 1 / size]]) },
+      ];
+      const d = adjointDispatch(ctx, label, { axes }, { gradOutput: 0 }, { gradInput: 0 });
+      return { dispatches: d ? [d] : [] };
+    }
+    // GlobalMaxPool: one window per plane, so the disjoint-window (scatter) MaxPool gradient.
+    return {
+      dispatches: [{
+        label,
+        pipeline: ctx.pipeline(MAXPOOL_GRAD_WGSL, 'scatterMain'),
+        bindings: [{ input: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: maxGradUniform(planes, 1, size, 1, 1, [1, size], [1, size], [0, 0], [1, 1]) }],
+        workgroups: grid1d(planes, POOL_WG, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
 };
 
 const lrn: OpDef = {
@@ -178,6 +266,22 @@ const lrn: OpDef = {
         label: `LRN:${node.name}`,
         pipeline: ctx.pipeline(LRN_WGSL),
         bindings: [{ input: 0 }, { output: 0 }, { uniform }],
+        workgroups: grid1d(total, POOL_WG, ctx.traits.maxWorkgroupsPerDimension),
+      }],
+    };
+  },
+  backward(node, ins, _outs, ctx, wants) {
+    if (!wants[0]) return { dispatches: [] };
+    const x = ins[0]!.shape;
+    const size = attrInt(node, 'size', 0);
+    const total = sizeOf(x);
+    const uniform = packUniform([total, x[1]!, sizeOf(x.slice(2)), Math.floor((size - 1) / 2), Math.ceil((size - 1) / 2),
+      { f32: attrFloat(node, 'alpha', 1e-4) / size }, { f32: attrFloat(node, 'beta', 0.75) }, { f32: attrFloat(node, 'bias', 1) }]);
+    return {
+      dispatches: [{
+        label: `LRNGrad:${node.name}`,
+        pipeline: ctx.pipeline(LRN_GRAD_WGSL),
+        bindings: [{ input: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform }],
         workgroups: grid1d(total, POOL_WG, ctx.traits.maxWorkgroupsPerDimension),
       }],
     };

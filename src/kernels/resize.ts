@@ -11,6 +11,7 @@ import { packUniform } from '../runtime/bind.js';
 import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { RESIZE2D_WGSL, RESIZE_WG } from '../wgsl/resize.js';
+import { adjointDispatch, type AdjointAxis, type AdjointTerm } from './layout-grad.js';
 
 /** ONNX coordinate_transformation_mode values supported. */
 export type CoordMode = 'half_pixel' | 'asymmetric' | 'align_corners' | 'pytorch_half_pixel' | 'tf_half_pixel_for_nearest';
@@ -91,6 +92,34 @@ export function resize2dDispatch(ctx: BuildContext, label: string, p: Resize2dPa
   };
 }
 
+/**
+ * One axis of the resize adjoint from the forward tap table: input index i gathers the output
+ * positions that read it, weighted as the forward interpolation weighs it (1 - w for the first tap,
+ * w for the second); taps clamped onto the same index add up.
+ */
+function resizeAdjointAxis(n: number, inStride: number, table: readonly number[], outStride: number, linear: boolean): AdjointAxis {
+  const lists: AdjointTerm[][] = Array.from({ length: n }, () => []);
+  for (let o = 0; o < table.length / 3; o++) {
+    const i0 = table[3 * o]!, i1 = table[3 * o + 1]!;
+    // The forward kernel mixes in f32: use the weight it actually applies.
+    const w = Math.fround(table[3 * o + 2]!);
+    const terms: [number, number][] = linear ? (i0 === i1 ? [[i0, 1]] : [[i0, 1 - w], [i1, w]]) : [[i0, 1]];
+    for (const [i, wt] of terms) if (wt !== 0) lists[i]!.push([o * outStride, wt]);
+  }
+  return { inStride, lists };
+}
+
+/** The dispatch adding the adjoint of `resize2dDispatch(p)` applied to `gradOut` into `gradIn`. */
+export function resize2dAdjointDispatch(ctx: BuildContext, label: string, p: Resize2dParams, gradOut: BindingRef, gradIn: BindingRef): Dispatch | undefined {
+  const linear = p.mode === 'linear';
+  const axes: AdjointAxis[] = [
+    { inStride: p.inH * p.inW, lists: Array.from({ length: p.batch }, (_, b) => [[b * p.outH * p.outW, 1]]) },
+    resizeAdjointAxis(p.inH, p.inW, resizeAxisTable(p.inH, p.outH, p.scaleH, p.mode, p.coord, p.nearest, p.lenH), p.outW, linear),
+    resizeAdjointAxis(p.inW, 1, resizeAxisTable(p.inW, p.outW, p.scaleW, p.mode, p.coord, p.nearest, p.lenW), 1, linear),
+  ];
+  return adjointDispatch(ctx, label, { axes }, gradOut, gradIn);
+}
+
 function fail(node: GraphNode, msg: string): never {
   throw new GraphError(`${node.opType} '${node.name}': ${msg}`);
 }
@@ -167,6 +196,22 @@ function attrFloatsOf(node: GraphNode, key: string): number[] | undefined {
   return Array.isArray(v) ? (v as unknown[]).map(Number) : undefined;
 }
 
+/** The 2-D resize a Resize / Upsample node performs (leading dims folded into the batch). */
+function resizeParams(node: GraphNode, ins: readonly (TensorArg | undefined)[]): Resize2dParams {
+  const p = resizePlan(node, ins);
+  const x = ins[0]!.shape;
+  const r = x.length;
+  const two = r >= 2;
+  return {
+    batch: sizeOf(x.slice(0, Math.max(0, r - 2))),
+    inH: two ? x[r - 2]! : 1, inW: x[r - 1]!,
+    outH: two ? p.out[r - 2]! : 1, outW: p.out[r - 1]!,
+    scaleH: two ? p.scales[r - 2]! : 1, scaleW: p.scales[r - 1]!,
+    lenH: two ? p.lengths[r - 2]! : 1, lenW: p.lengths[r - 1]!,
+    mode: p.mode, coord: p.coord, nearest: p.nearest,
+  };
+}
+
 const resize: OpDef = {
   opTypes: ['Resize', 'Upsample'],
   hostInputs: (node) => node.inputs.map((_, i) => i).filter((i) => i > 0),
@@ -178,20 +223,13 @@ const resize: OpDef = {
     return [resizePlan(node, ins).out];
   },
   build(node, ins, outs, ctx) {
-    const p = resizePlan(node, ins);
-    const x = ins[0]!.shape;
-    const r = x.length;
-    const two = r >= 2;
-    const params: Resize2dParams = {
-      batch: sizeOf(x.slice(0, Math.max(0, r - 2))),
-      inH: two ? x[r - 2]! : 1, inW: x[r - 1]!,
-      outH: two ? p.out[r - 2]! : 1, outW: p.out[r - 1]!,
-      scaleH: two ? p.scales[r - 2]! : 1, scaleW: p.scales[r - 1]!,
-      lenH: two ? p.lengths[r - 2]! : 1, lenW: p.lengths[r - 1]!,
-      mode: p.mode, coord: p.coord, nearest: p.nearest,
-    };
     if (sizeOf(outs[0]!) === 0) return { dispatches: [] };
-    return { dispatches: [resize2dDispatch(ctx, `${node.opType}:${node.name}`, params, { input: 0 }, { output: 0 })] };
+    return { dispatches: [resize2dDispatch(ctx, `${node.opType}:${node.name}`, resizeParams(node, ins), { input: 0 }, { output: 0 })] };
+  },
+  backward(node, ins, outs, ctx, wants) {
+    if (!wants[0] || sizeOf(outs[0]!) === 0) return { dispatches: [] };
+    const d = resize2dAdjointDispatch(ctx, `${node.opType}Grad:${node.name}`, resizeParams(node, ins), { gradOutput: 0 }, { gradInput: 0 });
+    return { dispatches: d ? [d] : [] };
   },
 };
 
