@@ -66,7 +66,7 @@ export class GradientPlan {
     for (const w of opts.wrt) if (!onPath.has(w)) throw new GraphError(`the score does not depend on '${w}'`);
 
     const keep = new Set<string>();
-    for (const s of nodes) for (const n of [...s.node.inputs, ...s.node.outputs]) if (n && !constants.has(n)) keep.add(n);
+    for (const s of nodes) for (const n of [...s.node.inputs, ...s.node.outputs]) if (n && !constants.has(n) && shapes.has(n)) keep.add(n);
     this.forward = new ExecutionPlan(gpu, graph, build, constTensor, batch, keep);
 
     const alloc = (floats: number, label: string): GPUBuffer => {
@@ -110,14 +110,11 @@ export class GradientPlan {
       if (!s.op.backward) throw new GraphError(`reverse mode: no gradient for ${s.node.opType} (node '${s.node.name}')`);
       const prog = s.op.backward(s.node, s.inputs, s.outShapes, build, wants);
       const bound = bindProgram(gpu.device, prog, {
-        input: (k2) => this.forward.tensor(s.node.inputs[k2]!),
+        input: (k2) => { const n = s.node.inputs[k2]!; return constants.has(n) ? constTensor(n) : this.forward.tensor(n); },
         output: (k2) => this.forward.tensor(s.node.outputs[k2]!),
         scratch: (k2) => { const b = alloc(Math.ceil(prog.scratchBytes![k2]! / 4), 'scratch'); return { buffer: b, offset: 0, size: prog.scratchBytes![k2]! }; },
-        gradOutput: (k2) => {
-          const o = s.node.outputs[k2]!;
-          // An output off the path (e.g. an unused Split part) contributes nothing: a zero gradient.
-          return onPath.has(o) ? gradOf(o) : gradOf(o);
-        },
+        // An output off the path (an unused Split part) gets a gradient buffer too: it stays zero.
+        gradOutput: (k2) => gradOf(s.node.outputs[k2]!),
         gradInput: (k2) => gradOf(s.node.inputs[k2]!),
       }, this.owned);
       for (const d of bound) this.dispatches.push({ ...d, node: s.node.name, opType: `${s.node.opType}Grad` });

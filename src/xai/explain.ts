@@ -1,0 +1,35 @@
+/**
+ * One entry point for every method: an image (RGBA pixels) in, an Explanation with the map on the
+ * model's input grid and on the original image out.
+ */
+import type { Model } from '../runtime/model.js';
+import { InputError } from '../runtime/errors.js';
+import { preprocessImage, type Preprocessing, type RgbaImage } from './preprocess.js';
+import { mapToOriginal, type Explanation } from './explanation.js';
+import { sise, adaSise, type SiseOptions } from './sise.js';
+import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions } from './cams.js';
+
+/** Every method's options; each method reads the fields it knows. */
+export type MethodOptions = SiseOptions & GradCamPlusPlusOptions;
+
+type Method = (model: Model, image: Float32Array, opts: MethodOptions) => Promise<Explanation>;
+
+/** The implemented methods by name (what the CLI's --method takes). */
+export const METHODS: Readonly<Record<string, Method>> = {
+  sise,
+  'ada-sise': adaSise,
+  gradcam: gradCam,
+  'gradcam++': gradCamPlusPlus,
+  scorecam: scoreCam,
+};
+
+export type MethodName = keyof typeof METHODS;
+
+/** Explains `image` with `method`; the map is also resampled onto the original image's pixels. */
+export async function explainImage(model: Model, image: RgbaImage, preprocessing: Preprocessing, method: string, opts: MethodOptions = {}): Promise<Explanation> {
+  const run = METHODS[method];
+  if (!run) throw new InputError(`unknown method '${method}' (available: ${Object.keys(METHODS).join(', ')})`);
+  const prepared = preprocessImage(image, preprocessing);
+  const e = await run(model, prepared.tensor, opts);
+  return { ...e, original: mapToOriginal(e.map, prepared.transform) };
+}
