@@ -12,6 +12,7 @@ import { packUniform } from '../runtime/bind.js';
 import { grid1d } from './dispatch-size.js';
 import { fusedActivation } from './activation.js';
 import { convWgsl, CONV_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
+import { convGradWgsl, CONV_GRAD_WG } from '../wgsl/conv2d-grad.js';
 
 /** Concrete 2-D convolution geometry (1-D convolutions have H = KH = 1). */
 export interface ConvGeometry {
@@ -151,7 +152,75 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   return { dispatches: [{ label: `Conv ${node.name}`, pipeline: ctx.pipeline(convWgsl(opts)), bindings, workgroups }] };
 }
 
-/** Conv with an optional forced kernel variant (tests, benchmarks). */
+/**
+ * Picks the input-gradient kernel. The gradient is a GEMM with rows = input channels of a group,
+ * so the same rules as the forward chooser apply with Cg in place of Mg.
+ */
+export function chooseConvGradVariant(traits: AdapterTraits, g: ConvGeometry): ConvVariant {
+  const Cg = g.C / g.group;
+  if (Cg === 1 && g.group > 1) return { kind: 'depthwise' };
+  const tiledFits = traits.maxWorkgroupInvocations >= 256 && traits.maxWorkgroupSizeX >= 16 && traits.maxWorkgroupStorageBytes >= TILED_SHARED_BYTES;
+  if (!traits.isSoftware && tiledFits && Cg >= 16) return { kind: 'tiled' };
+  return { kind: 'reg', pixels: isPointwise(g) && Cg >= 8 ? 8 : 4, chan4: Cg >= 8 ? 2 : 1 };
+}
+
+function isPointwise(g: ConvGeometry): boolean {
+  return g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
+}
+
+/**
+ * Re-lays [M][Cg][KH][KW] weights for the input gradient as [group][kh*KW+kw][Mg][Cgp], input
+ * channels zero-padded to Cgp, so the gradient kernel reads four input channels per vec4.
+ */
+export function packConvGradWeights(w: Float32Array | Float64Array, M: number, C: number, group: number, KHW: number, Cgp: number): Float32Array {
+  const Mg = M / group; const Cg = C / group;
+  const out = new Float32Array(Math.max(4, group * KHW * Mg * Cgp));
+  for (let oc = 0; oc < M; oc++) {
+    const g = Math.floor(oc / Mg); const m = oc - g * Mg;
+    for (let c = 0; c < Cg; c++) {
+      for (let r = 0; r < KHW; r++) out[((g * KHW + r) * Mg + m) * Cgp + c] = w[(oc * Cg + c) * KHW + r]!;
+    }
+  }
+  return out;
+}
+
+/** dX += the transposed convolution of dY (gradOutput 0) with the weights; see wgsl/conv2d-grad.ts. */
+function buildConvGrad(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: Parameters<NonNullable<OpDef['build']>>[3], forced?: ConvVariant): KernelProgram {
+  const X = inputs[0]; const Wt = inputs[1];
+  if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
+  if (!Wt.constant) throw new GraphError(`Conv '${node.name}': weights must be constant`);
+  const g = convGeometry(node, X.shape, Wt.shape);
+  const v = forced ?? chooseConvGradVariant(ctx.traits, g);
+  const Cg = g.C / g.group; const Mg = g.M / g.group; const KHW = g.KH * g.KW;
+  if (v.kind === 'depthwise' && Cg !== 1) throw new GraphError(`Conv '${node.name}': the depthwise gradient kernel needs one input channel per group`);
+  const Cgp = Math.ceil(Cg / 8) * 8;
+  const wData = v.kind === 'depthwise' ? Float32Array.from(Wt.constant.data) : packConvGradWeights(Wt.constant.data, g.M, g.C, g.group, KHW, Cgp);
+  const wBuf = ctx.constBuffer(wData, `${node.name}:wT`);
+  const N = g.batch * g.H * g.W;
+  const WB = Math.ceil(g.W / 4);
+  const total = g.batch * g.C * g.H * WB;
+  const OP = g.OH * g.OW;
+  const uniform = packUniform([
+    N, g.H * g.W, g.W, g.H, g.OW, g.OH, OP, Mg,
+    g.KH, g.KW, g.sH, g.sW, g.pT, g.pL, g.dH, g.dW,
+    Cg, g.C, Cgp / 4, KHW, g.M * OP, g.C * g.H * g.W, total, WB,
+  ]);
+  const max = ctx.traits.maxWorkgroupsPerDimension;
+  let workgroups: [number, number, number];
+  if (v.kind === 'depthwise') workgroups = grid1d(total, CONV_GRAD_WG, max);
+  else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * CONV_GRAD_WG)), Math.ceil(Cg / (v.chan4 * 4)), g.group];
+  else workgroups = [Math.ceil(N / 64), Math.ceil(Cg / 64), g.group];
+  if (workgroups.some((n) => n > max)) throw new GraphError(`Conv '${node.name}': input gradient [${g.batch},${g.C},${g.H},${g.W}] exceeds the device's dispatch limits; use a smaller batch`);
+  const pipeline = ctx.pipeline(convGradWgsl({
+    variant: v.kind,
+    pointwise: v.kind !== 'depthwise' && isPointwise(g),
+    pixels: v.kind === 'reg' ? v.pixels : 4,
+    chan4: v.kind === 'reg' ? v.chan4 : 1,
+  }));
+  return { dispatches: [{ label: `ConvGrad ${node.name}`, pipeline, bindings: [{ gradOutput: 0 }, { buffer: wBuf }, { gradInput: 0 }, { uniform }], workgroups }] };
+}
+
+/** Conv with an optional forced kernel variant (tests, benchmarks); it applies to backward too. */
 export function convOpWith(forced?: ConvVariant): OpDef {
   return {
     opTypes: ['Conv'],
@@ -162,6 +231,7 @@ export function convOpWith(forced?: ConvVariant): OpDef {
       return [convGeometry(node, X.shape, Wt.shape).outShape];
     },
     build: (node, inputs, _outputs, ctx) => buildConv(node, inputs, ctx, forced),
+    backward: (node, inputs, _outputs, ctx, wants) => (wants[0] ? buildConvGrad(node, inputs, ctx, forced) : { dispatches: [] }),
   };
 }
 

@@ -3,7 +3,7 @@
  * packed at build time into the kernel's zero-padded layout (and the original initializer is then
  * never bound, so it is not uploaded); GPU-resident B is read in place through strides.
  */
-import type { AdapterTraits, BindingRef, BuildContext, KernelProgram, OpDef, TensorArg } from './types.js';
+import type { AdapterTraits, BindingRef, BuildContext, Dispatch, KernelProgram, OpDef, TensorArg } from './types.js';
 import type { GraphNode } from '../runtime/graph.js';
 import { attrFloat, attrInt } from '../runtime/graph.js';
 import { GraphError } from '../runtime/errors.js';
@@ -11,6 +11,8 @@ import { sizeOf } from '../runtime/tensor.js';
 import { packUniform } from '../runtime/bind.js';
 import { fusedActivation, type Activation } from './activation.js';
 import { matmulWgsl, MATMUL_REG_WG, MATMUL_TILE, type MatmulWgslOptions } from '../wgsl/matmul.js';
+import { BATCH_REDUCE_WGSL, BIAS_GRAD_WGSL, MATMUL_GRAD_WG } from '../wgsl/matmul-grad.js';
+import { grid1d } from './dispatch-size.js';
 
 /** Tiling of one matmul: what chooseMatmulVariant decides. */
 export interface MatmulVariant {
@@ -68,6 +70,12 @@ interface MatmulProblem {
   sCm: number; sCn: number;
   residualInput?: number;
   act?: Activation;
+  /** Reverse mode: where A, a GPU-resident B and Y live (defaults: inputs 0 and 1, output 0). */
+  aRef?: BindingRef; bRef?: BindingRef; yRef?: BindingRef;
+  /** Element strides of Y's rows and columns within one batch entry (default N, 1). */
+  sYm?: number; sYn?: number;
+  /** Add into Y instead of storing (gradient buffers). */
+  accumulate?: boolean;
 }
 
 /** Drops size-1 batch dims and merges neighbours whose A and B strides nest, so 4 dims suffice. */
@@ -101,18 +109,18 @@ function buildMatmul(p: MatmulProblem, ctx: BuildContext, forced?: MatmulVariant
     const per = p.bConst.batchStride;
     bStrides = merged.sb.map((s) => (per > 0 ? (s / per) * p.K * (Np / 4) : 0));
   } else {
-    bRef = { input: 1 };
+    bRef = p.bRef ?? { input: 1 };
   }
   const cRef: BindingRef = !p.c ? { buffer: ctx.constBuffer(new Float32Array(4), `${label}.zero`) }
     : 'input' in p.c ? { input: p.c.input } : { buffer: ctx.constBuffer(Float32Array.from(p.c.data), `${label}.C`) };
-    const opts: MatmulWgslOptions = { variant: v.variant, rows: v.rows, cols4: v.cols4, bPacked: !!p.bConst, residual: p.residualInput !== undefined, act: p.act };
+  const opts: MatmulWgslOptions = { variant: v.variant, rows: v.rows, cols4: v.cols4, bPacked: !!p.bConst, residual: p.residualInput !== undefined, act: p.act, accumulate: p.accumulate };
   const d = merged.dims;
   const uniform = packUniform([
     p.M, p.N, p.K, d[1]!, d[2]!, d[3]!, p.sAm, p.sAk,
     ...merged.sa, sBk, p.sBn, ...bStrides, p.c ? p.sCm : 0, p.c ? p.sCn : 0,
-    { f32: p.alpha }, { f32: p.c ? p.beta : 0 }, 0, 0,
+    { f32: p.alpha }, { f32: p.c ? p.beta : 0 }, p.sYm ?? p.N, p.sYn ?? 1,
   ]);
-  const bindings: BindingRef[] = [{ input: 0 }, bRef, cRef, { output: 0 }, { uniform }];
+  const bindings: BindingRef[] = [p.aRef ?? { input: 0 }, bRef, cRef, p.yRef ?? { output: 0 }, { uniform }];
   if (p.residualInput !== undefined) bindings.push({ input: p.residualInput });
   const max = ctx.traits.maxWorkgroupsPerDimension;
   const workgroups: [number, number, number] = v.variant === 'reg'
@@ -222,16 +230,112 @@ function gemmProblem(node: GraphNode, inputs: readonly (TensorArg | undefined)[]
   };
 }
 
-/** MatMul with an optional forced tiling (tests, benchmarks). */
+/**
+ * One gradient product p (whose Y is gradient input `target`, with per-output-batch target strides
+ * `tBatch`, 0 where the target broadcast). When output batches map one-to-one onto the target's,
+ * the matmul adds straight into the gradient; otherwise it writes per-batch products to scratch and
+ * a gather reduction sums them over the broadcast dims.
+ */
+function gradProduct(p: MatmulProblem, target: number, tBatch: number[], ctx: BuildContext, forced: MatmulVariant | undefined, label: string, scratch: number[]): Dispatch[] {
+  const Z = sizeOf(p.batchDims);
+  const entries = p.batchDims.reduce((acc, n, i) => acc * (tBatch[i] ? n : 1), 1);
+  if (entries === Z) return buildMatmul({ ...p, yRef: { gradInput: target }, accumulate: true }, ctx, forced, label).dispatches;
+  const R = p.M * p.N;
+  const slot = scratch.length;
+  scratch.push(Z * R * 4);
+  const product = buildMatmul({ ...p, yRef: { scratch: slot }, accumulate: false }, ctx, forced, label).dispatches;
+  const m = mergeBatchDims(p.batchDims, tBatch, tBatch);
+  const total = entries * R;
+  const uniform = packUniform([R, Z, total, m.dims[1]!, m.dims[2]!, m.dims[3]!, ...m.sa, 0, 0]);
+  return [...product, {
+    label: `${label} batch sum`, pipeline: ctx.pipeline(BATCH_REDUCE_WGSL),
+    bindings: [{ scratch: slot }, { gradInput: target }, { uniform }],
+    workgroups: grid1d(total, MATMUL_GRAD_WG, ctx.traits.maxWorkgroupsPerDimension),
+  }];
+}
+
+/** dA = dY · B^T and dB = A^T · dY per output batch, summed over the dims each operand broadcast. */
+function matmulBackward(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: BuildContext, wants: readonly boolean[], forced?: MatmulVariant): KernelProgram {
+  const A = need(inputs, 0, 'MatMul'); const B = need(inputs, 1, 'MatMul');
+  const s = matmulShapes(A.shape, B.shape);
+  const outStr = batchStrides(s.batch, s.batch, s.M * s.N);
+  const aStr = batchStrides(s.aBatch, s.batch, s.M * s.K);
+  const bStr = batchStrides(s.bBatch, s.batch, s.K * s.N);
+  const label = `MatMulGrad ${node.name}`;
+  const dispatches: Dispatch[] = []; const scratch: number[] = [];
+  const base = { batchDims: s.batch, alpha: 1, beta: 0, sCm: 0, sCn: 0 };
+  if (wants[0]) {
+    // dA[m][k] = Σ_n dY[m][n] B[k][n]: B read transposed (packed so when constant).
+    dispatches.push(...gradProduct({
+      ...base, M: s.M, N: s.K, K: s.N, aBatch: outStr, bBatch: bStr, sAm: s.N, sAk: 1, aRef: { gradOutput: 0 },
+      bConst: B.constant ? { data: B.constant.data, batches: sizeOf(s.bBatch), batchStride: s.K * s.N } : undefined,
+      bRef: { input: 1 }, sBk: 1, sBn: s.N,
+    }, 0, aStr, ctx, forced, `${label}.dA`, scratch));
+  }
+  if (wants[1]) {
+    if (B.constant) throw new GraphError(`MatMul '${node.name}': the gradient of a constant operand was requested`);
+    // dB[k][n] = Σ_m A[m][k] dY[m][n]: A read transposed.
+    dispatches.push(...gradProduct({
+      ...base, M: s.K, N: s.N, K: s.M, aBatch: aStr, bBatch: outStr, sAm: 1, sAk: s.K, aRef: { input: 0 },
+      bRef: { gradOutput: 0 }, sBk: s.N, sBn: 1,
+    }, 1, bStr, ctx, forced, `${label}.dB`, scratch));
+  }
+  return scratch.length ? { dispatches, scratchBytes: scratch } : { dispatches };
+}
+
+/**
+ * Gemm: dA = alpha dY · B'^T, dB = alpha A'^T · dY (written through transA / transB strides), and
+ * dC = beta Σ dY over the dims C broadcast along.
+ */
+function gemmBackward(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: BuildContext, wants: readonly boolean[], forced?: MatmulVariant): KernelProgram {
+  const s = gemmShapes(node, inputs);
+  const p0 = gemmProblem(node, inputs);
+  const B = inputs[1]!;
+  const label = `GemmGrad ${node.name}`;
+  const dispatches: Dispatch[] = [];
+  const base = { batchDims: [], aBatch: [], bBatch: [], alpha: p0.alpha, beta: 0, sCm: 0, sCn: 0, accumulate: true };
+  if (wants[0]) {
+    dispatches.push(...buildMatmul({
+      ...base, M: s.M, N: s.K, K: s.N, sAm: s.N, sAk: 1, aRef: { gradOutput: 0 },
+      bConst: B.constant ? { data: B.constant.data, batches: 1, batchStride: s.K * s.N } : undefined,
+      bRef: { input: 1 }, sBk: p0.sBn, sBn: p0.sBk,
+      yRef: { gradInput: 0 }, sYm: s.transA ? 1 : s.K, sYn: s.transA ? s.M : 1,
+    }, ctx, forced, `${label}.dA`).dispatches);
+  }
+  if (wants[1]) {
+    if (B.constant) throw new GraphError(`Gemm '${node.name}': the gradient of a constant B was requested`);
+    dispatches.push(...buildMatmul({
+      ...base, M: s.K, N: s.N, K: s.M, sAm: p0.sAk, sAk: p0.sAm, aRef: { input: 0 },
+      bRef: { gradOutput: 0 }, sBk: s.N, sBn: 1,
+      yRef: { gradInput: 1 }, sYm: s.transB ? 1 : s.N, sYn: s.transB ? s.K : 1,
+    }, ctx, forced, `${label}.dB`).dispatches);
+  }
+  if (wants[2]) {
+    const C = node.inputs[2] ? inputs[2] : undefined;
+    if (!C || C.constant) throw new GraphError(`Gemm '${node.name}': the gradient of a missing or constant C was requested`);
+    biasStrides(C.shape, s.M, s.N);
+    const cm = C.shape.length === 2 ? C.shape[0]! : 1;
+    const cn = C.shape.length >= 1 ? C.shape[C.shape.length - 1]! : 1;
+    const uniform = packUniform([s.M, s.N, cm, cn, cm * cn, { f32: p0.beta }, 0, 0]);
+    dispatches.push({
+      label: `${label}.dC`, pipeline: ctx.pipeline(BIAS_GRAD_WGSL), bindings: [{ gradOutput: 0 }, { gradInput: 2 }, { uniform }],
+      workgroups: grid1d(cm * cn, MATMUL_GRAD_WG, ctx.traits.maxWorkgroupsPerDimension),
+    });
+  }
+  return { dispatches };
+}
+
+/** MatMul with an optional forced tiling (tests, benchmarks); it applies to backward too. */
 export function matmulOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['MatMul'],
     inferShapes: (_node, inputs) => [matmulShapes(need(inputs, 0, 'MatMul').shape, need(inputs, 1, 'MatMul').shape).out],
     build: (node, inputs, _outputs, ctx) => buildMatmul(matmulProblem(node, inputs), ctx, forced, `MatMul ${node.name}`),
+    backward: (node, inputs, _outputs, ctx, wants) => matmulBackward(node, inputs, ctx, wants, forced),
   };
 }
 
-/** Gemm with an optional forced tiling (tests, benchmarks). */
+/** Gemm with an optional forced tiling (tests, benchmarks); it applies to backward too. */
 export function gemmOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['Gemm'],
@@ -242,6 +346,7 @@ export function gemmOpWith(forced?: MatmulVariant): OpDef {
       return [[s.M, s.N]];
     },
     build: (node, inputs, _outputs, ctx) => buildMatmul(gemmProblem(node, inputs), ctx, forced, `Gemm ${node.name}`),
+    backward: (node, inputs, _outputs, ctx, wants) => gemmBackward(node, inputs, ctx, wants, forced),
   };
 }
 

@@ -19,6 +19,8 @@ export interface MatmulWgslOptions {
   cols4: 1 | 2;
   bPacked: boolean;
   residual: boolean;
+  /** Reverse mode: add into y (a gradient buffer other consumers also add into) instead of storing. */
+  accumulate?: boolean;
   act?: Activation;
 }
 
@@ -35,7 +37,7 @@ struct U {
   sAb0: u32, sAb1: u32, sAb2: u32, sAb3: u32,
   sBk: u32, sBn: u32, sBb0: u32, sBb1: u32,
   sBb2: u32, sBb3: u32, sCm: u32, sCn: u32,
-  alpha: f32, beta: f32, pad0: u32, pad1: u32,
+  alpha: f32, beta: f32, sYm: u32, sYn: u32,
 }`;
 
 /** The epilogue as a function: shared by both tilings so fused semantics cannot drift apart. */
@@ -71,6 +73,8 @@ fn batchOffsets(z: u32) -> vec2<u32> {
                    i0 * u.sBb0 + i1 * u.sBb1 + i2 * u.sBb2 + i3 * u.sBb3);
 }`;
 
+const store = (o: MatmulWgslOptions): string => (o.accumulate ? 'y[yi] + ' : '');
+
 /** WGSL source for one matmul variant. */
 export function matmulWgsl(o: MatmulWgslOptions): string {
   return o.variant === 'reg' ? regSource(o) : tiledSource(o);
@@ -98,8 +102,8 @@ function regSource(o: MatmulWgslOptions): string {
       for (let c = 0; c < 4; c++) {
         const n = `n0 + ${v * colStep + c}u`;
         lines.push(`  if (m0 + ${i}u < u.M && ${n} < u.N) {
-    let yi = yb + (m0 + ${i}u) * u.N + ${n};
-    y[yi] = finish(acc${i}_${v}.${'xyzw'[c]!}, m0 + ${i}u, ${n}, yi);
+    let yi = yb + (m0 + ${i}u) * u.sYm + (${n}) * u.sYn;
+    y[yi] = ${store(o)}finish(acc${i}_${v}.${'xyzw'[c]!}, m0 + ${i}u, ${n}, yi);
   }`);
       }
     }
@@ -152,8 +156,8 @@ function tiledSource(o: MatmulWgslOptions): string {
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
       stores.push(`  if (m0 + ${i}u < u.M && n0 + ${j}u < u.N) {
-    let yi = yb + (m0 + ${i}u) * u.N + n0 + ${j}u;
-    y[yi] = finish(acc${i}.${'xyzw'[j]!}, m0 + ${i}u, n0 + ${j}u, yi);
+    let yi = yb + (m0 + ${i}u) * u.sYm + (n0 + ${j}u) * u.sYn;
+    y[yi] = ${store(o)}finish(acc${i}.${'xyzw'[j]!}, m0 + ${i}u, n0 + ${j}u, yi);
   }`);
     }
   }
