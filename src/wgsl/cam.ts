@@ -2,42 +2,7 @@
  * CAM-family reductions over a feature tensor A [C, P] (P = h*w pixels) and its gradient G.
  * One workgroup per channel reduces P values; one invocation per pixel forms the weighted sum.
  */
-const REDUCE = /* wgsl */ `
-const WG: u32 = 64u;
-var<workgroup> red: array<f32, 64>;
-fn wgSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMin(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = min(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMax(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
+import { WORKGROUP_REDUCE_64 } from './common.js';
 
 /** out[4c..4c+3] = mean, min, max, sum of channel c of x [C, P] (x starts at element `offset`). */
 export const CHANNEL_STATS_WGSL = /* wgsl */ `
@@ -45,7 +10,7 @@ struct U { channels: u32, pixels: u32, offset: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
-${REDUCE}
+${WORKGROUP_REDUCE_64}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let c = wid.x + wid.y * 65535u;
@@ -67,7 +32,7 @@ struct U { channels: u32, pixels: u32, offsetA: u32, offsetG: u32, normalise: u3
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> w: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-${REDUCE}
+${WORKGROUP_REDUCE_64}
 fn alphaAt(g1: f32, sumA: f32) -> f32 {
   let g2 = g1 * g1;
   let den = 2.0 * g2 + sumA * g2 * g1;

@@ -3,6 +3,8 @@
  * MODE: 0 logit, 1 softmax probability, 2 log-softmax, 3 sigmoid. One workgroup per row; the row's
  * max and normaliser come from a workgroup reduction, so K may be any size.
  */
+import { WORKGROUP_REDUCE_64 } from './common.js';
+
 export const SCORE_WGSL = /* wgsl */ `
 struct U { rows: u32, k: u32, mode: u32, writeGrad: u32 }
 @group(0) @binding(0) var<storage, read> z: array<f32>;
@@ -10,31 +12,7 @@ struct U { rows: u32, k: u32, mode: u32, writeGrad: u32 }
 @group(0) @binding(2) var<storage, read_write> score: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
-const WG: u32 = 64u;
-var<workgroup> red: array<f32, 64>;
-
-fn reduceMax(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn reduceSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+${WORKGROUP_REDUCE_64}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
@@ -45,10 +23,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let c = cls[row];
   var m = -3.4028234e38;
   for (var j = lid; j < u.k; j += WG) { m = max(m, z[base + j]); }
-  m = reduceMax(m, lid);
+  m = wgMax(m, lid);
   var s = 0.0;
   for (var j = lid; j < u.k; j += WG) { s += exp(z[base + j] - m); }
-  s = reduceSum(s, lid);
+  s = wgSum(s, lid);
   let zc = z[base + c];
   let pc = exp(zc - m) / s;
   let sig = 1.0 / (1.0 + exp(-zc));
