@@ -1,0 +1,107 @@
+/**
+ * The child-process side: one runtime, every model, every batch. Each result is appended to a JSON
+ * lines file as soon as it exists, so a crash or a time-out still leaves what was measured.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { benchInput } from './models.js';
+import type { BenchSettings, ModelSpec, Peer, PeerId, Record_ } from './types.js';
+
+async function createPeer(id: PeerId): Promise<Peer> {
+  switch (id) {
+    case 'ours': return (await import('./peers/ours.js')).createOurs();
+    case 'ort-web': return (await import('./peers/ort-web.js')).createOrtWeb();
+    case 'tfjs': return (await import('./peers/tfjs.js')).createTfjs();
+    case 'ort-node': return (await import('./peers/ort-node.js')).createOrtNode();
+  }
+}
+
+const msg = (e: unknown) => ((e as Error)?.message ?? String(e)).split('\n')[0]!.slice(0, 160);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+export async function runChild(id: PeerId, models: ModelSpec[], outPath: string, settings: BenchSettings & { quick: boolean }): Promise<void> {
+  const put = (r: Record_) => appendFileSync(outPath, `${JSON.stringify(r)}\n`);
+  let peer: Peer;
+  try {
+    peer = await createPeer(id);
+  } catch (e) {
+    put({ type: 'failed', peer: id, reason: msg(e) });
+    log(`[${id}] failed to start: ${msg(e)}`);
+    return;
+  }
+  put({ type: 'peer', peer: id, label: peer.label, device: peer.device, initMs: peer.initMs });
+  log(`[${id}] ${peer.label} on ${peer.device ?? '?'}${peer.initMs !== undefined ? ` (initialised in ${(peer.initMs / 1000).toFixed(1)} s)` : ''}`);
+  try {
+    if (id === 'ours' && settings.ceiling) {
+      const ours = peer as import('./peers/ours.js').OursPeer;
+      for (const r of await ours.ceiling(settings.quick)) {
+        put({ type: 'ceiling', peer: id, ...r });
+        log(`[ours] matmul ${r.M}^3 ${r.variant}: ${r.gflops.toFixed(1)} GFLOP/s`);
+      }
+    }
+    for (const model of models) {
+      const bytes = new Uint8Array(readFileSync(model.file));
+      if (id === 'ours') {
+        try {
+          const f = await (peer as import('./peers/ours.js').OursPeer).flops(model, bytes);
+          put({ type: 'flops', peer: id, model: model.name, flopsPerImage: f.flops, convs: f.convs, gemms: f.gemms });
+        } catch (e) { log(`[ours] FLOP count of ${model.name} failed: ${msg(e)}`); }
+      }
+      let session;
+      const t0 = performance.now();
+      let firstRunMs: number;
+      try {
+        session = await peer.load(model, bytes);
+        const loadMs = performance.now() - t0;
+        const t1 = performance.now();
+        const out = await session.run(1, benchInput(1, model.chw));
+        firstRunMs = performance.now() - t1;
+        put({ type: 'load', peer: id, model: model.name, loadMs, firstRunMs });
+        put({ type: 'output', peer: id, model: model.name, data: Array.from(out.subarray(0, 1000)) });
+        log(`[${id}] ${model.name}: load ${(loadMs / 1000).toFixed(1)} s, first run ${(firstRunMs / 1000).toFixed(1)} s`);
+      } catch (e) {
+        put({ type: 'failed', peer: id, model: model.name, reason: msg(e) });
+        log(`[${id}] ${model.name} failed: ${msg(e)}`);
+        try { await session?.dispose(); } catch { /* ignore */ }
+        continue;
+      }
+      let perImageMs: number | undefined;
+      for (const batch of settings.batches) {
+        const est = perImageMs !== undefined ? (perImageMs * batch * (batch === 1 ? 1 : 2)) / 1000 : 0;
+        if (est > settings.maxRunSeconds) {
+          put({ type: 'cell', peer: id, model: model.name, batch, status: 'skipped', reason: `est. ${Math.round(est / (batch === 1 ? 1 : 2))} s/run` });
+          log(`[${id}] ${model.name} b${batch}: skipped (estimated ${est.toFixed(0)} s for warm-up + 1 run)`);
+          continue;
+        }
+        try {
+          const input = benchInput(batch, model.chw);
+          let warmupMs = firstRunMs;
+          if (batch !== 1) {
+            const tw = performance.now();
+            await session.run(batch, input);
+            warmupMs = performance.now() - tw;
+          }
+          const times: number[] = [];
+          const start = performance.now();
+          while (times.length < settings.reps) {
+            const t = performance.now();
+            await session.run(batch, input);
+            times.push(performance.now() - t);
+            const spent = (performance.now() - start) / 1000;
+            if (spent + times[times.length - 1]! / 1000 > settings.cellSeconds) break;
+          }
+          const sorted = [...times].sort((a, b) => a - b);
+          const medianMs = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+          perImageMs = medianMs / batch;
+          put({ type: 'cell', peer: id, model: model.name, batch, status: 'ok', medianMs, minMs: sorted[0]!, imagesPerSec: (1000 * batch) / medianMs, reps: times.length, warmupMs, times });
+          log(`[${id}] ${model.name} b${batch}: ${((1000 * batch) / medianMs).toFixed(2)} img/s (median of ${times.length}, warm-up ${(warmupMs / 1000).toFixed(1)} s)`);
+        } catch (e) {
+          put({ type: 'cell', peer: id, model: model.name, batch, status: 'failed', reason: msg(e) });
+          log(`[${id}] ${model.name} b${batch} failed: ${msg(e)}`);
+        }
+      }
+      try { await session.dispose(); } catch { /* ignore */ }
+    }
+  } finally {
+    try { await peer.close(); } catch { /* ignore */ }
+  }
+}
