@@ -17,6 +17,9 @@ export const DEFAULT_LABELS = join(SHARED, 'labels', 'imagenet-synset.txt');
 /** A problem with what the user typed: printed without a stack trace, exit code 2. */
 export class UsageError extends Error { override name = 'UsageError'; }
 
+/** Output that could not be written (permissions, full disk): printed without a stack trace, exit code 1. */
+export class OutputError extends Error { override name = 'OutputError'; }
+
 export function resolveModelPath(arg: string | undefined): string {
   if (arg) {
     if (!existsSync(arg)) throw new UsageError(`model file not found: ${arg}`);
@@ -50,11 +53,17 @@ export function preprocessingFor(model: Model, preset: string | undefined, size?
   return { name, p: { ...base, size: h, resize: base.size === base.resize ? h : Math.round(h / 0.875) } };
 }
 
-export async function openModel(path: string, gpu?: GpuContext): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
+export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
   const g = gpu ?? (await createNodeGpu());
   const t0 = performance.now();
-  const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g });
-  return { model, gpu: g, loadMs: performance.now() - t0 };
+  try {
+    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup });
+    return { model, gpu: g, loadMs: performance.now() - t0 };
+  } catch (e) {
+    // A model that fails to load must not keep the process alive through an open device.
+    if (!gpu) g.destroy();
+    throw e;
+  }
 }
 
 /** Probabilities from a score vector: kept as they are when they already form a distribution. */
@@ -78,7 +87,7 @@ export async function runCommand(body: () => Promise<void>): Promise<number> {
     await body();
     return 0;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof XaiError || (e as Error).name === 'ImageDecodeError') {
+    if (e instanceof UsageError || e instanceof OutputError || e instanceof XaiError || (e as Error).name === 'ImageDecodeError') {
       process.stderr.write(`error: ${(e as Error).message}\n`);
       return e instanceof UsageError ? 2 : 1;
     }

@@ -2,11 +2,17 @@
 /** webgpu-xai command-line tool: dispatches to one module per command. */
 import { classify, classifyHelp } from './commands/classify.js';
 import { profile, profileHelp } from './commands/profile.js';
+import { evaluate, evaluateHelp } from './commands/evaluate.js';
+import { explain, explainHelp } from './commands/explain.js';
+import { layers, layersHelp } from './commands/layers.js';
 import { runCommand, UsageError } from './cli-common.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   classify: { run: classify, help: classifyHelp },
+  explain: { run: explain, help: explainHelp },
+  layers: { run: layers, help: layersHelp },
   profile: { run: profile, help: profileHelp },
+  evaluate: { run: evaluate, help: evaluateHelp },
 };
 
 const usage = `Usage: webgpu-xai <command> [options]

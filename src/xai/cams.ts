@@ -48,7 +48,7 @@ async function gradientCam(model: Model, image: Float32Array, opts: CamOptions, 
   const s = new ExplainSession(model, image, opts);
   try {
     const mode: ScoreMode = opts.scoreMode ?? 'logit';
-    const { classIndex, score } = await s.classify(mode);
+    const { classIndex } = await s.classify(mode);
     const layer = targetLayer(model, opts.layer);
     const [, C, h, w] = layer.shape as [number, number, number, number];
     s.phase('classify');
@@ -72,8 +72,10 @@ async function gradientCam(model: Model, image: Float32Array, opts: CamOptions, 
     s.compute.device.queue.submit([enc.finish()]);
     s.forwardPasses++; s.backwardPasses++;
     const result = await s.readMap(map);
+    // Ψ as the gradient pass computed it (the logit even when the model ends in Softmax).
+    const psi = (await s.compute.read(grad.scores))[0]!;
     s.phase('map');
-    return { method, classIndex, score, scoreMode: mode, map: result, forwardPasses: s.forwardPasses, backwardPasses: s.backwardPasses, timings: s.timings,
+    return { method, classIndex, score: psi, scoreMode: mode, map: result, forwardPasses: s.forwardPasses, backwardPasses: s.backwardPasses, timings: s.timings,
       params: { layer: layer.name, ...(plusPlus ? { normaliseAlpha } : {}) } };
   } finally {
     s.destroy();
