@@ -8,9 +8,10 @@ import { preprocessImage, type Preprocessing, type RgbaImage } from './preproces
 import { mapToOriginal, type Explanation } from './explanation.js';
 import { sise, adaSise, type SiseOptions } from './sise.js';
 import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions } from './cams.js';
+import { rise, type RiseOptions } from './rise.js';
 
 /** Every method's options; each method reads the fields it knows. */
-export type MethodOptions = SiseOptions & GradCamPlusPlusOptions;
+export type MethodOptions = SiseOptions & GradCamPlusPlusOptions & RiseOptions;
 
 type Method = (model: Model, image: Float32Array, opts: MethodOptions) => Promise<Explanation>;
 
@@ -21,6 +22,7 @@ export const METHODS: Readonly<Record<string, Method>> = {
   gradcam: gradCam,
   'gradcam++': gradCamPlusPlus,
   scorecam: scoreCam,
+  rise,
 };
 
 export type MethodName = keyof typeof METHODS;

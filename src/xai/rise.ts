@@ -1,0 +1,191 @@
+/**
+ * RISE (Petsiuk et al., BMVC 2018; methods spec 6.1), GPU-resident. Per batch: seeded random
+ * masks are generated on the GPU (kernels/rise-masks.ts), the masked inputs written straight into
+ * the model's input, the forward plan run, Ψ read on the GPU for the wanted classes, and
+ * S[c] += Ψ_c · M accumulated for all those classes at once (a GEMM over the batch). Only the
+ * final maps are read back. S = (1/(N·p)) Σ_i Ψ(x ⊙ M_i) · M_i.
+ */
+import type { Model } from '../runtime/model.js';
+import type { GpuTensor } from '../runtime/plan.js';
+import type { KernelProgram } from '../kernels/types.js';
+import type { ScoreMode } from '../kernels/score.js';
+import { checkRiseMaskParams, riseAccumulateProgram, riseCellSize, riseClassChunks, riseMasksProgram, riseScoresProgram } from '../kernels/rise-masks.js';
+import { maskedInputProgram } from '../kernels/masked-input.js';
+import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
+import { seedOf } from '../runtime/reverse.js';
+import { GraphError, InputError } from '../runtime/errors.js';
+import { ExplainSession, type CommonOptions } from './session.js';
+import type { Explanation } from './explanation.js';
+
+export interface RiseOptions extends CommonOptions {
+  /**
+   * Hyper-parameter presets: 'paper' (default: N = 4000, s = 7, p = 0.5, softmax scores) or
+   * 'torchray' (N = 8000, s = 7, p = 0.5, sigmoid scores, TorchRay's defaults). Explicit options
+   * override the preset. The mask generator is this engine's own (seeded hash), not TorchRay's RNG.
+   */
+  preset?: 'paper' | 'torchray';
+  /** Number of masks N. */
+  masks?: number;
+  /** Grid size s (cells per axis). */
+  gridSize?: number;
+  /** Cell probability p ∈ (0, 1]. */
+  probability?: number;
+  /** u32 seed of the mask sequence; the same seed gives the same maps on the same device. Default 0. */
+  seed?: number;
+  /**
+   * Accumulate maps for every class and return them in `classMaps` ([K, H, W], unnormalised S).
+   * For 1000 classes at 224² that is 200 MB of GPU memory and read-back.
+   */
+  allClasses?: boolean;
+  /** Extra classes whose unnormalised maps to return in `classMaps` (the explained class comes first). */
+  classes?: readonly number[];
+  /** Baseline per channel (spec 0.3); default zeros, i.e. masking in normalised space. */
+  baseline?: readonly number[] | Float32Array;
+}
+
+export interface RiseExplanation extends Explanation {
+  /** Unnormalised saliency S [classMapClasses.length, H, W], when `allClasses` or `classes` was given. */
+  classMaps?: Float32Array;
+  /** The class of each row of `classMaps` (0..K−1 with `allClasses`). */
+  classMapClasses?: number[];
+}
+
+/** RISE's hyper-parameters after preset and defaults. */
+export interface RiseParams {
+  preset: 'paper' | 'torchray';
+  masks: number;
+  gridSize: number;
+  probability: number;
+  seed: number;
+  batchSize: number;
+  scoreMode: ScoreMode;
+}
+
+const PRESETS: Record<RiseParams['preset'], Omit<RiseParams, 'preset' | 'seed' | 'batchSize'>> = {
+  paper: { masks: 4000, gridSize: 7, probability: 0.5, scoreMode: 'softmax' },
+  torchray: { masks: 8000, gridSize: 7, probability: 0.5, scoreMode: 'sigmoid' },
+};
+
+/** Resolves preset and defaults and validates them (throws InputError). */
+export function riseParams(opts: RiseOptions = {}): RiseParams {
+  const preset = opts.preset ?? 'paper';
+  const base = PRESETS[preset];
+  if (!base) throw new InputError(`unknown RISE preset '${String(preset)}' (available: ${Object.keys(PRESETS).join(', ')})`);
+  const p: RiseParams = {
+    preset, masks: opts.masks ?? base.masks, gridSize: opts.gridSize ?? base.gridSize, probability: opts.probability ?? base.probability,
+    seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 32, scoreMode: opts.scoreMode ?? base.scoreMode,
+  };
+  for (const k of ['masks', 'gridSize', 'batchSize'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 1) throw new InputError(`${k} must be a positive integer, got ${p[k]}`);
+  }
+  if (!(p.probability > 0 && p.probability <= 1)) throw new InputError(`probability must be in (0, 1], got ${p.probability}`);
+  if (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > 0xffffffff) throw new InputError(`seed must be an integer in [0, 2^32), got ${p.seed}`);
+  return p;
+}
+
+/** RISE saliency for the explained class (and optionally every class); see {@link RiseOptions}. */
+export async function rise(model: Model, image: Float32Array, opts: RiseOptions = {}): Promise<RiseExplanation> {
+  const prm = riseParams(opts);
+  const s = new ExplainSession(model, image, opts);
+  try {
+    const { masks: N, batchSize: batch, scoreMode: mode } = prm;
+    const geo = { height: s.height, width: s.width, gridSize: prm.gridSize, probability: prm.probability, seed: prm.seed };
+    try { checkRiseMaskParams(geo); } catch (e) { throw e instanceof GraphError ? new InputError(e.message) : e; }
+    const { classIndex, score, scores: out } = await s.classify(mode);
+    const K = out.length;
+    let classes: number[];
+    if (opts.allClasses) {
+      classes = Array.from({ length: K }, (_, c) => c);
+    } else {
+      for (const c of opts.classes ?? []) if (!Number.isInteger(c) || c < 0 || c >= K) throw new InputError(`class ${c} is out of range (the model has ${K} classes)`);
+      classes = [...new Set([classIndex, ...(opts.classes ?? [])])];
+    }
+    const k = classes.length;
+    s.phase('classify');
+
+    const P = s.pixels;
+    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
+    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const seed = seedOf(plan.graph, mode);
+    const logits = plan.tensor(seed.tensor);
+    const kz = logits.size / 4 / batch;
+    if (kz !== K) throw new InputError(`the score tensor has ${kz} values per row; the model output has ${K}`);
+    const input = plan.tensor(s.inputName);
+    const c = s.compute;
+    const masks = c.alloc([batch, s.height, s.width], 'rise-masks');
+    const scoreMat = c.alloc([batch, k], 'rise-scores');
+    const classesT = c.upload(Uint32Array.from(classes), [k], 'rise-classes');
+    const base = c.upload(baselineOf(opts.baseline, s.channels), [s.channels], 'baseline');
+    const limit = Math.min(c.ctx.traits.maxStorageBufferBindingSize, Number(c.device.limits.maxBufferSize));
+    const chunks = riseClassChunks(k, P, limit).map((ch) => {
+      const acc = c.alloc([ch.kc, s.height, s.width], 'rise-saliency');
+      c.fill(acc, 0);
+      return { ...ch, acc };
+    });
+    const scale = 1 / (N * prm.probability);
+    const progs = new Map<number, KernelProgram[]>();
+    const programsFor = (n: number): KernelProgram[] => {
+      let p = progs.get(n);
+      if (!p) {
+        p = [
+          maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }),
+          riseScoresProgram(c.ctx, seed.mode, n, K, k, scale),
+          ...chunks.map((ch) => riseAccumulateProgram(c.ctx, { n, pixels: P, k, c0: ch.c0, kc: ch.kc })),
+        ];
+        progs.set(n, p);
+      }
+      return p;
+    };
+
+    for (let start = 0, b = 0; start < N; start += batch, b++) {
+      const n = Math.min(batch, N - start);
+      const [maskedInput, scoresProg, ...accs] = programsFor(n);
+      const maskProg = riseMasksProgram(c.ctx, geo, start, n);
+      const e = c.device.createCommandEncoder();
+      c.run(maskProg, { inputs: [], outputs: [masks] }, e);
+      c.run(maskedInput!, { inputs: [s.image, masks, base], outputs: [input] }, e);
+      plan.encode(e);
+      c.run(scoresProg!, { inputs: [logits, classesT], outputs: [scoreMat] }, e);
+      accs.forEach((prog, j) => c.run(prog, { inputs: [scoreMat, masks], outputs: [chunks[j]!.acc] }, e));
+      c.device.queue.submit([e.finish()]);
+      c.forget(maskProg);
+      s.forwardPasses += n;
+      s.progress('masked forward passes', start + n, N);
+      // Keep the queue shallow so cancellation is prompt.
+      if (b % 4 === 3) await c.device.queue.onSubmittedWorkDone();
+    }
+    await c.device.queue.onSubmittedWorkDone();
+    s.phase('masked passes');
+
+    // The explained class is classes[0] (allClasses: row classIndex): copy it out and min-max it.
+    const row = opts.allClasses ? classIndex : 0;
+    const home = chunks.find((ch) => row >= ch.c0 && row < ch.c0 + ch.kc)!;
+    const mapT = c.alloc([s.height, s.width], 'rise-map');
+    const e = c.device.createCommandEncoder();
+    e.copyBufferToBuffer(home.acc.buffer, home.acc.offset + (row - home.c0) * P * 4, mapT.buffer, 0, P * 4);
+    c.run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }, e);
+    c.device.queue.submit([e.finish()]);
+    const map = await s.readMap(mapT);
+    let classMaps: Float32Array | undefined;
+    if (opts.allClasses || opts.classes) {
+      classMaps = new Float32Array(k * P);
+      for (const ch of chunks) classMaps.set((await c.read(ch.acc)).subarray(0, ch.kc * P), ch.c0 * P);
+    }
+    s.phase('read-back');
+    const result: RiseExplanation = {
+      method: 'rise', classIndex, score, scoreMode: mode, map, forwardPasses: s.forwardPasses, backwardPasses: 0, timings: s.timings,
+      params: { preset: prm.preset, masks: N, gridSize: prm.gridSize, probability: prm.probability, seed: prm.seed, batchSize: batch,
+        cellSize: Object.values(riseCellSize(geo)), allClasses: opts.allClasses === true, classes: opts.allClasses ? 'all' : classes },
+    };
+    if (classMaps) { result.classMaps = classMaps; result.classMapClasses = classes; }
+    return result;
+  } finally {
+    s.destroy();
+  }
+}
+
+function baselineOf(b: readonly number[] | Float32Array | undefined, channels: number): Float32Array {
+  if (b === undefined) return new Float32Array(channels);
+  if (b.length !== channels) throw new InputError(`baseline needs ${channels} values (one per channel), got ${b.length}`);
+  return Float32Array.from(b);
+}
