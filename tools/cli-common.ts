@@ -94,3 +94,50 @@ export async function runCommand(body: () => Promise<void>): Promise<number> {
     throw e;
   }
 }
+
+/** parseArgs options shared by every command that reads images: a preset plus overrides. */
+export const PREPROCESS_ARGS = {
+  preset: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, channels: { type: 'string' },
+  scale: { type: 'string' }, resize: { type: 'string' }, crop: { type: 'string' },
+} as const;
+
+export const PREPROCESS_HELP = `  --preset NAME    preprocessing preset: ${Object.keys(PRESETS).join(' | ')} (default: guessed from the model)
+  --mean a,b,c     per-channel mean (after --scale), overriding the preset
+  --std a,b,c      per-channel standard deviation
+  --channels ORDER rgb | bgr | gray
+  --scale D        divide pixel values (0..255) by D first (255 for 0..1 models, 1 for 0..255)
+  --resize N       shorter side after resizing, before the centre crop
+  --crop N         side of the square centre crop (must match the model input)`;
+
+/** The preset (given or guessed) with any --mean/--std/--channels/--scale/--resize/--crop applied. */
+export function preprocessingFromArgs(model: Model, v: { [K in keyof typeof PREPROCESS_ARGS]?: string }): { name: string; p: Preprocessing } {
+  const { name, p } = preprocessingFor(model, v.preset);
+  const list = (s: string, what: string, n: number) => {
+    const xs = s.split(',').map(Number);
+    if (xs.length !== n || xs.some((x) => !Number.isFinite(x))) throw new UsageError(`--${what} needs ${n} comma-separated numbers, got '${s}'`);
+    return xs;
+  };
+  const pos = (s: string, what: string) => {
+    const x = Number(s);
+    if (!(x > 0)) throw new UsageError(`--${what} must be a positive number, got '${s}'`);
+    return x;
+  };
+  const out: Preprocessing = { ...p };
+  if (v.channels !== undefined) {
+    if (!['rgb', 'bgr', 'gray'].includes(v.channels)) throw new UsageError(`--channels must be rgb, bgr or gray, got '${v.channels}'`);
+    out.channels = v.channels as Preprocessing['channels'];
+  }
+  const n = out.channels === 'gray' ? 1 : 3;
+  if (v.mean !== undefined) out.mean = list(v.mean, 'mean', n);
+  if (v.std !== undefined) out.std = list(v.std, 'std', n);
+  if (out.mean.length !== n || out.std.length !== n) throw new UsageError(`--channels ${out.channels} needs --mean and --std with ${n} values`);
+  if (v.scale !== undefined) out.divisor = pos(v.scale, 'scale');
+  if (v.crop !== undefined) out.size = Math.round(pos(v.crop, 'crop'));
+  if (v.resize !== undefined) out.resize = Math.round(pos(v.resize, 'resize'));
+  if (out.resize < out.size) throw new UsageError(`--resize (${out.resize}) must be at least the crop (${out.size})`);
+  const want = model.inputs[0]!.shape;
+  if (typeof want[1] === 'number' && want[1] !== n) throw new UsageError(`the model wants ${want[1]} input channels; preprocessing gives ${n} (--channels ${out.channels})`);
+  if (typeof want[2] === 'number' && want[2] !== out.size) throw new UsageError(`the model wants ${want[2]}x${want[3]} inputs; --crop is ${out.size}`);
+  const custom = ['mean', 'std', 'channels', 'scale', 'resize', 'crop'].some((k) => v[k as keyof typeof v] !== undefined);
+  return { name: custom ? `${name} (customised)` : name, p: out };
+}

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { readImage } from '../image-io.js';
 import { preprocessImage } from '../../src/xai/preprocess.js';
-import { loadLabels, openModel, preprocessingFor, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
 
 export const classifyHelp = `Usage: webgpu-xai classify [--model M.onnx] [--image I ...] [options]
 
@@ -11,14 +11,14 @@ Prints the top classes of each image with their names and probabilities.
 
   --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
   --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
-  --preset NAME    preprocessing: imagenet | caffe | mnist (default: guessed from the model)
+${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
   --top K          how many classes to print (default 5)
   -h, --help       this text`;
 
 export async function classify(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
-    model: { type: 'string' }, image: { type: 'string', multiple: true }, preset: { type: 'string' },
+    model: { type: 'string' }, image: { type: 'string', multiple: true }, ...PREPROCESS_ARGS,
     labels: { type: 'string' }, top: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(classifyHelp); return; }
@@ -29,7 +29,7 @@ export async function classify(argv: string[]): Promise<void> {
   const decoded = images.map((p) => ({ path: p, img: readImage(p) }));
   const { model, gpu, loadMs } = await openModel(modelPath);
   try {
-    const { name, p } = preprocessingFor(model, values.preset);
+    const { name, p } = preprocessingFromArgs(model, values);
     console.log(`adapter: ${gpu.adapterName}`);
     console.log(`model:   ${basename(modelPath)} (load + kernel warm-up ${loadMs.toFixed(0)} ms), preprocessing: ${name}`);
     const batch = decoded.map((d) => preprocessImage(d.img, p));

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readImage } from '../image-io.js';
-import { openModel, preprocessingFor, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
+import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
 import { preprocessImage, type ImageTransform } from '../../src/xai/preprocess.js';
 import { METHODS } from '../../src/xai/explain.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
@@ -29,7 +29,7 @@ and writes a table of means with 95% intervals as Markdown and CSV.
   --step N            pixels per deletion/insertion step (default 1792 = 224·8, the RISE batch setting)
   --batch N           forward passes per batch (default 32)
   --mu X              SISE's μ (default 0)
-  --preset NAME       preprocessing (default: guessed from the model)
+${PREPROCESS_HELP}
   --out DIR           where evaluation.md and evaluation.csv go (default: out/eval)
   -h, --help          this text`;
 
@@ -65,7 +65,7 @@ function cropCoverage(a: Annotation, t: ImageTransform): number {
 export async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
-    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, preset: { type: 'string' },
+    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, ...PREPROCESS_ARGS,
     out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(evaluateHelp); return; }
@@ -95,7 +95,7 @@ export async function evaluate(argv: string[]): Promise<void> {
   const modelPath = resolveModelPath(values.model);
   const { model, gpu } = await openModel(modelPath);
   try {
-    const { p } = preprocessingFor(model, values.preset);
+    const { p } = preprocessingFromArgs(model, values);
     const allMethods = [...methods, 'center', 'random'];
     const perImage: { file: string; method: string; small: boolean; values: Partial<Record<Metric, number>>; hit: boolean; classId: number }[] = [];
     const bar = new ProgressBar(images.length * methods.length);

@@ -12,7 +12,7 @@ import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preproce
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { loadLabels, openModel, preprocessingFor, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
@@ -24,7 +24,7 @@ Explains a classifier's decision: writes heatmap overlays, raw maps and summarie
   --method NAME    ${Object.keys(METHODS).join(' | ')}; repeat or comma-separate for several (default: sise)
   --class K        class index to explain (default: each image's top-1 class)
   --out DIR        output folder, created if missing (default: ./out)
-  --preset NAME    preprocessing: ${Object.keys(PRESETS).join(' | ')} (default: guessed from the model)
+${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
   --batch N        masked forward passes per GPU batch (SISE, Ada-SISE, Score-CAM; default 32)
   --mu X           SISE's channel threshold ratio in [0, 1] (default 0: every positive-gradient channel)
@@ -45,7 +45,7 @@ interface Pending { path: string; bytes: Uint8Array | string }
 export async function explain(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string', multiple: true },
-    class: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, labels: { type: 'string' },
+    class: { type: 'string' }, out: { type: 'string' }, ...PREPROCESS_ARGS, labels: { type: 'string' },
     batch: { type: 'string' }, mu: { type: 'string' }, layers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(explainHelp); return; }
@@ -77,7 +77,7 @@ export async function explain(argv: string[]): Promise<void> {
   try {
     const inputShape = [...model.inputShapes(1).values()][0]!;
     if (inputShape.length !== 4) throw new InputError(`the model input is [${inputShape.join(', ')}]; explanations need an image input [1, C, H, W]`);
-    const { name: presetName, p } = preprocessingFor(model, values.preset);
+    const { name: presetName, p } = preprocessingFromArgs(model, values);
     if (layers) detectBlocks(model, { layers }); // names and shapes checked before any long run
     console.log(`adapter: ${gpu.adapterName}`);
     console.log(`model:   ${basename(modelPath)} (load + kernel warm-up ${loadMs.toFixed(0)} ms), preprocessing: ${presetName}`);
