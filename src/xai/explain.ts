@@ -11,7 +11,15 @@ import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions } from 
 import { rise, type RiseOptions } from './rise.js';
 
 /** Every method's options; each method reads the fields it knows. */
-export type MethodOptions = SiseOptions & GradCamPlusPlusOptions & RiseOptions;
+export type MethodOptions = SiseOptions & GradCamPlusPlusOptions & RiseOptions & {
+  /**
+   * Where masking happens (spec 0.3 [P]): 'normalized' (default) multiplies the preprocessed tensor,
+   * so masked pixels take the dataset mean colour; 'pixel' masks the 0..255 image towards black,
+   * i.e. a per-channel baseline of (0 − mean)/std in the model's input space. An explicit
+   * `baseline` wins over both.
+   */
+  maskSpace?: 'normalized' | 'pixel';
+};
 
 type Method = (model: Model, image: Float32Array, opts: MethodOptions) => Promise<Explanation>;
 
@@ -32,6 +40,7 @@ export async function explainImage(model: Model, image: RgbaImage, preprocessing
   const run = METHODS[method];
   if (!run) throw new InputError(`unknown method '${method}' (available: ${Object.keys(METHODS).join(', ')})`);
   const prepared = preprocessImage(image, preprocessing);
-  const e = await run(model, prepared.tensor, opts);
+  const baseline = opts.baseline ?? (opts.maskSpace === 'pixel' ? preprocessing.mean.map((m, c) => -m / preprocessing.std[c]!) : undefined);
+  const e = await run(model, prepared.tensor, { ...opts, baseline });
   return { ...e, original: mapToOriginal(e.map, prepared.transform) };
 }
