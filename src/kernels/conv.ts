@@ -11,7 +11,7 @@ import { GraphError } from '../runtime/errors.js';
 import { packUniform } from '../runtime/bind.js';
 import { grid1d } from './dispatch-size.js';
 import { fusedActivation } from './activation.js';
-import { convWgsl, CONV_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
+import { convWgsl, CONV_WG, CONV_REDUCE_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
 import { convGradWgsl, CONV_GRAD_WG } from '../wgsl/conv2d-grad.js';
 
 /** Concrete 2-D convolution geometry (1-D convolutions have H = KH = 1). */
@@ -28,7 +28,12 @@ export interface ConvGeometry {
 export type ConvVariant =
   | { kind: 'depthwise' }
   | { kind: 'reg'; pixels: 4 | 8; chan4: 1 | 2 }
-  | { kind: 'tiled' };
+  /**
+   * Shared-memory tiles of tm output channels x tn pixels (default 64x64); splitK > 1 cuts the
+   * reduction into that many slices whose partial sums a second dispatch adds (default 1).
+   * The input-gradient kernel ignores tm, tn and splitK.
+   */
+  | { kind: 'tiled'; tm?: 64 | 32; tn?: 64 | 32 | 16; splitK?: number };
 
 const TILED_SHARED_BYTES = 2 * 16 * 64 * 4;
 
@@ -36,7 +41,9 @@ const TILED_SHARED_BYTES = 2 * 16 * 64 * 4;
  * Picks the kernel. One input channel per group (depthwise, with or without a channel multiplier)
  * always takes the direct kernel: its reduction is only KH*KW long, too short for GEMM tiling.
  * Otherwise software adapters get register blocking and real GPUs 64x64 shared-memory tiles, unless
- * a group has so few output channels that most of a tile would idle.
+ * a group has so few output channels that most of a tile would idle. The smaller-tile and split-K
+ * tiled variants are correct (tested) but not chosen automatically until bench/conv-tune.ts has
+ * timed them on real GPUs: batch-1 late layers are where they should help.
  */
 export function chooseConvVariant(traits: AdapterTraits, g: ConvGeometry): ConvVariant {
   const Cg = g.C / g.group; const Mg = g.M / g.group;
@@ -122,12 +129,22 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   if (B && B.data.length !== g.M) throw new GraphError(`Conv '${node.name}': bias has ${B.data.length} values, expected ${g.M}`);
   const residual = !!(node.inputs[3] && inputs[3]);
   const pointwise = g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
+  const tm = v.kind === 'tiled' ? v.tm ?? 64 : 64;
+  const tn = v.kind === 'tiled' ? v.tn ?? 64 : 64;
+  const kTiles = Math.ceil(K / 16);
+  // Slices are whole 16-row k-tiles; a requested split larger than the tile count shrinks to it.
+  const S0 = v.kind === 'tiled' ? Math.max(1, Math.min(Math.floor(v.splitK ?? 1), kTiles)) : 1;
+  const tilesPer = Math.ceil(kTiles / S0);
+  const S = Math.ceil(kTiles / tilesPer);
+  const kPer = tilesPer * 16;
+  const split = S > 1;
   const opts: ConvWgslOptions = {
     variant: v.kind === 'depthwise' ? 'depthwise' : v.kind,
     pointwise: v.kind !== 'depthwise' && pointwise,
     pixels: v.kind === 'reg' ? v.pixels : 4,
     chan4: v.kind === 'reg' ? v.chan4 : 1,
-    residual, act: fusedActivation(node),
+    residual: residual && !split, act: split ? undefined : fusedActivation(node),
+    ...(v.kind === 'tiled' ? { tileM: tm, tileN: tn, split } : {}),
   };
   const Mp = Math.ceil(Mg / 8) * 8;
   const wData = v.kind === 'depthwise' ? Float32Array.from(Wt.constant.data) : packConvWeights(Wt.constant.data, g.M, g.group, K, Mp);
@@ -136,20 +153,35 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   const N = g.batch * g.OH * g.OW;
   const OWB = Math.ceil(g.OW / 4);
   const total = g.batch * g.M * g.OH * OWB;
+  const outTotal = N * g.M;
   const uniform = packUniform([
     N, g.OH * g.OW, g.OW, g.OH, g.H, g.W, Cg, g.KH,
     g.KW, g.sH, g.sW, g.pT, g.pL, g.dH, g.dW, Mg,
     g.M, Mp / 4, K, g.C * g.H * g.W, g.H * g.W, OWB, total, 0,
+    S, kPer, outTotal, 0,
   ]);
-  const bindings: BindingRef[] = [{ input: 0 }, { buffer: wBuf }, { buffer: bBuf }, { output: 0 }, { uniform }];
-  if (residual) bindings.push({ input: 3 });
   const max = ctx.traits.maxWorkgroupsPerDimension;
   let workgroups: [number, number, number];
   if (v.kind === 'depthwise') workgroups = grid1d(total, CONV_WG, max);
   else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * CONV_WG)), Math.ceil(Mg / (v.chan4 * 4)), g.group];
-  else workgroups = [Math.ceil(N / 64), Math.ceil(Mg / 64), g.group];
+  else workgroups = [Math.ceil(N / tn), Math.ceil(Mg / tm), g.group * S];
   if (workgroups.some((n) => n > max)) throw new GraphError(`Conv '${node.name}': output [${g.batch},${g.M},${g.OH},${g.OW}] exceeds the device's dispatch limits; use a smaller batch`);
-  return { dispatches: [{ label: `Conv ${node.name}`, pipeline: ctx.pipeline(convWgsl(opts)), bindings, workgroups }] };
+  const pipeline = ctx.pipeline(convWgsl(opts));
+  if (!split) {
+    const bindings: BindingRef[] = [{ input: 0 }, { buffer: wBuf }, { buffer: bBuf }, { output: 0 }, { uniform }];
+    if (residual) bindings.push({ input: 3 });
+    return { dispatches: [{ label: `Conv ${node.name}`, pipeline, bindings, workgroups }] };
+  }
+  const reduce = ctx.pipeline(convWgsl({ ...opts, variant: 'reduce', residual, act: fusedActivation(node) }));
+  const rBindings: BindingRef[] = [{ scratch: 0 }, { buffer: bBuf }, { output: 0 }, { uniform }];
+  if (residual) rBindings.push({ input: 3 });
+  return {
+    dispatches: [
+      { label: `Conv ${node.name} (split-K ${S})`, pipeline, bindings: [{ input: 0 }, { buffer: wBuf }, { scratch: 0 }, { uniform }], workgroups },
+      { label: `Conv ${node.name} (reduce)`, pipeline: reduce, bindings: rBindings, workgroups: grid1d(outTotal, CONV_REDUCE_WG, max) },
+    ],
+    scratchBytes: [S * outTotal * 4],
+  };
 }
 
 /**

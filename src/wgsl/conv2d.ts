@@ -5,8 +5,9 @@
  * consecutive output channels are one aligned vec4 load. Input pixels are gathered with bounds
  * checks (this is where padding happens), so no im2col buffer is ever materialised.
  *
- * Variants: `reg` (register-blocked, no workgroup memory: software adapters), `tiled` (64x64 tiles
- * staged in workgroup memory: real GPUs), `depthwise` (one input channel per group; direct loops).
+ * Variants: `reg` (register-blocked, no workgroup memory: software adapters), `tiled` (TMxTN tiles
+ * staged in workgroup memory, 4x4 outputs per invocation, optionally split over K with a `reduce`
+ * dispatch: real GPUs), `depthwise` (one input channel per group; direct loops).
  * `pointwise` (1x1, stride 1, no padding) drops the spatial gather and becomes a plain GEMM.
  */
 import type { Activation } from '../kernels/activation.js';
@@ -22,16 +23,24 @@ struct U {
   pL: i32, dH: u32, dW: u32, Mg: u32,
   M: u32, Mp4: u32, K: u32, xImg: u32,
   HW: u32, OWB: u32, total: u32, pad0: u32,
+  S: u32, kPer: u32, outTotal: u32, pad1: u32,
 }`;
 
 export interface ConvWgslOptions {
-  variant: 'reg' | 'tiled' | 'depthwise';
+  /** `reduce`: the second dispatch of a split-K tiled conv. */
+  variant: 'reg' | 'tiled' | 'depthwise' | 'reduce';
   /** 1x1, stride 1, no padding: the input is already the GEMM's B operand. */
   pointwise: boolean;
   /** reg: pixels per invocation. */
   pixels: 4 | 8;
   /** reg: vec4 output-channel groups per invocation. */
   chan4: 1 | 2;
+  /** tiled: output channels per tile (64 or 32). */
+  tileM?: 64 | 32;
+  /** tiled: pixels per tile (64, 32 or 16). */
+  tileN?: 64 | 32 | 16;
+  /** tiled: write split-K partial sums instead of finished outputs. */
+  split?: boolean;
   residual: boolean;
   act?: Activation;
 }
@@ -58,6 +67,7 @@ fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
 /** WGSL source for one conv variant. */
 export function convWgsl(o: ConvWgslOptions): string {
   if (o.variant === 'depthwise') return depthwiseSource(o);
+  if (o.variant === 'reduce') return reduceSource(o);
   return o.variant === 'reg' ? regSource(o) : tiledSource(o);
 }
 
@@ -135,19 +145,35 @@ ${stores}
 }
 
 function tiledSource(o: ConvWgslOptions): string {
+  const TM = o.tileM ?? 64; const TN = o.tileN ?? 64;
+  const TM4 = TM / 4; const TN4 = TN / 4; const T = TM4 * TN4;
+  const split = o.split === true;
   const gather = o.pointwise
-    ? `select(0.0, x[xbL + pL + min(kk, u.K - 1u) * u.HW], okL && kk < u.K)`
-    : `gatherX(kk, ih0L, iw0L, xbL, okL)`;
+    ? `select(0.0, x[xbL + pL + min(kk, u.K - 1u) * u.HW], okL && kk < kEnd)`
+    : `gatherX(kk, ih0L, iw0L, xbL, okL && kk < kEnd)`;
+  // A split-K slice writes raw partial sums (its own copy of y, offset by slice); the reduce
+  // dispatch adds the slices and applies bias, residual and activation.
+  const store = (j: number, i: number) => split
+    ? `part[s * u.outTotal + yi] = acc${j}.${'xyzw'[i]!};`
+    : `y[yi] = finish(acc${j}.${'xyzw'[i]!}, oc, yi);`;
   const stores = range(4).flatMap((j) => range(4).map((i) => `
   if (n0 + ${j}u < u.N && m0 + ${i}u < u.Mg) {
     let oc = g * u.Mg + m0 + ${i}u;
     let yi = (img${j} * u.M + oc) * u.P + p${j};
-    y[yi] = finish(acc${j}.${'xyzw'[i]!}, oc, yi);
+    ${store(j, i)}
   }`)).join('');
-  return /* wgsl */ `${header(o)}
+  // Staging: T invocations fill 16 k-rows of TN pixels (one pixel column each, TM/16 rows per pass:
+  // T is a multiple of TN, so each invocation's column and its gather setup stay fixed) and 16 rows
+  // of TM4 weight vec4s. Tiles live as vec4 so the inner loop does two 16-byte loads per 16 FMAs.
+  const head = split ? /* wgsl */ `${CONV_UNIFORM}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;` : header(o);
+  return /* wgsl */ `${head}
 
-var<workgroup> tw: array<f32, 1024>;
-var<workgroup> tx: array<f32, 1024>;
+var<workgroup> tw: array<vec4<f32>, ${16 * TM4}>;
+var<workgroup> tx: array<vec4<f32>, ${16 * TN4}>;
 
 fn gatherX(kk: u32, ih0: i32, iw0: i32, xb: u32, ok: bool) -> f32 {
   let khw = u.KH * u.KW;
@@ -157,50 +183,52 @@ fn gatherX(kk: u32, ih0: i32, iw0: i32, xb: u32, ok: bool) -> f32 {
   let kw = r - kh * u.KW;
   let ih = ih0 + i32(kh * u.dH);
   let iw = iw0 + i32(kw * u.dW);
-  let inside = ok && kk < u.K && u32(ih) < u.H && u32(iw) < u.W;
+  let inside = ok && u32(ih) < u.H && u32(iw) < u.W;
   return select(0.0, x[xb + c * u.HW + u32(ih) * u.W + u32(iw)], inside);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(${TN4}, ${TM4})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
-  let g = wid.z;
-  let nT = wid.x * 64u;
-  let mT = wid.y * 64u;
-  // Staging geometry: each invocation loads one pixel column at four k rows, and one vec4 of weights.
-  let lcol = tid % 64u;
-  let lrow = tid / 64u;
+  let g = wid.z / u.S;
+  let s = wid.z - g * u.S;
+  let kBeg = s * u.kPer;
+  let kEnd = min(u.K, kBeg + u.kPer);
+  let nT = wid.x * ${TN}u;
+  let mT = wid.y * ${TM}u;
+  let lcol = tid % ${TN}u;
+  let lrow = tid / ${TN}u;
   let okL = nT + lcol < u.N;
 ${pixelSetup('L', 'nT + lcol')}
-  let wrow = tid / 16u;
-  let wcol = mT / 4u + tid % 16u;
   let wb = g * u.K * u.Mp4;
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
-  for (var k0 = 0u; k0 < u.K; k0 = k0 + 16u) {
-    {
+  for (var k0 = kBeg; k0 < kEnd; k0 = k0 + 16u) {
+    for (var q = 0u; q < ${(16 * TM4) / T}u; q = q + 1u) {
+      let idx = tid + q * ${T}u;
+      let wrow = idx / ${TM4}u;
+      let wc = idx - wrow * ${TM4}u;
+      let wcol = mT / 4u + wc;
       let kk = k0 + wrow;
       var v = vec4<f32>(0.0);
-      if (kk < u.K && wcol < u.Mp4) { v = w[wb + kk * u.Mp4 + wcol]; }
-      let base = wrow * 64u + (tid % 16u) * 4u;
-      tw[base] = v.x; tw[base + 1u] = v.y; tw[base + 2u] = v.z; tw[base + 3u] = v.w;
+      if (kk < kEnd && wcol < u.Mp4) { v = w[wb + kk * u.Mp4 + wcol]; }
+      tw[idx] = v;
     }
-    for (var q = 0u; q < 4u; q = q + 1u) {
-      let row = lrow + 4u * q;
+    for (var q = 0u; q < ${16 / (T / TN)}u; q = q + 1u) {
+      let row = lrow + ${T / TN}u * q;
       let kk = k0 + row;
-      tx[row * 64u + lcol] = ${gather};
+      tx[row * ${TN4}u + lcol / 4u][lcol % 4u] = ${gather};
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-      let wv = kk * 64u + lid.y * 4u;
-      let wq = vec4<f32>(tw[wv], tw[wv + 1u], tw[wv + 2u], tw[wv + 3u]);
-      let xv = kk * 64u + lid.x * 4u;
-      acc0 = fma(wq, vec4<f32>(tx[xv]), acc0);
-      acc1 = fma(wq, vec4<f32>(tx[xv + 1u]), acc1);
-      acc2 = fma(wq, vec4<f32>(tx[xv + 2u]), acc2);
-      acc3 = fma(wq, vec4<f32>(tx[xv + 3u]), acc3);
+      let wq = tw[kk * ${TM4}u + lid.y];
+      let xq = tx[kk * ${TN4}u + lid.x];
+      acc0 = fma(wq, vec4<f32>(xq.x), acc0);
+      acc1 = fma(wq, vec4<f32>(xq.y), acc1);
+      acc2 = fma(wq, vec4<f32>(xq.z), acc2);
+      acc3 = fma(wq, vec4<f32>(xq.w), acc3);
     }
     workgroupBarrier();
   }
@@ -209,6 +237,36 @@ ${pixelSetup('L', 'nT + lcol')}
 ${range(4).map((j) => `  let img${j} = min(n0 + ${j}u, u.N - 1u) / u.P;
   let p${j} = min(n0 + ${j}u, u.N - 1u) - img${j} * u.P;`).join('\n')}
 ${stores}
+}`;
+}
+
+/** Invocations per workgroup of the split-K reduce. */
+export const CONV_REDUCE_WG = 64;
+
+/** Sums the split-K slices of every output element and applies bias, residual and activation. */
+function reduceSource(o: ConvWgslOptions): string {
+  return /* wgsl */ `${CONV_UNIFORM}
+@group(0) @binding(0) var<storage, read> part: array<f32>;
+@group(0) @binding(1) var<storage, read> bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+${o.residual ? '@group(0) @binding(4) var<storage, read> res: array<f32>;' : ''}
+${FLAT_INDEX}
+
+fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
+  var v = acc + bias[oc];
+  ${o.residual ? 'v = v + res[yi];' : ''}
+  return ${activationWgsl(o.act, 'v')};
+}
+
+@compute @workgroup_size(${CONV_REDUCE_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = flatIndex(gid, nwg, ${CONV_REDUCE_WG}u);
+  if (idx >= u.outTotal) { return; }
+  let oc = (idx / u.P) % u.M;
+  var acc = 0.0;
+  for (var s = 0u; s < u.S; s = s + 1u) { acc = acc + part[s * u.outTotal + idx]; }
+  y[idx] = finish(acc, oc, idx);
 }`;
 }
 

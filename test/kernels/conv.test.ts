@@ -50,9 +50,20 @@ const VARIANTS: (ConvVariant | undefined)[] = [
   { kind: 'reg', pixels: 4, chan4: 1 },
   { kind: 'reg', pixels: 8, chan4: 2 },
   { kind: 'tiled' },
+  { kind: 'tiled', tm: 64, tn: 32 },
+  { kind: 'tiled', tm: 32, tn: 32 },
+  { kind: 'tiled', tm: 64, tn: 16 },
+  { kind: 'tiled', tm: 32, tn: 64, splitK: 2 },
+  { kind: 'tiled', tm: 32, tn: 32, splitK: 3 },
+  { kind: 'tiled', splitK: 16 },
   { kind: 'depthwise' },
 ];
-const vname = (v: ConvVariant | undefined) => (!v ? 'auto' : v.kind === 'reg' ? `reg-${v.pixels}x${v.chan4 * 4}` : v.kind);
+const vname = (v: ConvVariant | undefined) => {
+  if (!v) return 'auto';
+  if (v.kind === 'reg') return `reg-${v.pixels}x${v.chan4 * 4}`;
+  if (v.kind === 'tiled') return `tiled-${v.tm ?? 64}x${v.tn ?? 64}${v.splitK ? `-split${v.splitK}` : ''}`;
+  return v.kind;
+};
 
 describe('Conv', () => {
   for (const v of VARIANTS) {
