@@ -111,3 +111,23 @@ export function guessPreset(inputName: string, shape: readonly (number | string)
   if (/^data(_0)?$/.test(inputName)) return 'caffe';
   return 'imagenet';
 }
+
+/**
+ * Undoes the normalisation and channel order of a model-input tensor: RGB in [0, 1], H·W·3
+ * interleaved (gray is replicated). Superpixel segmentation (LIME, E-LIME) works on colours, not on
+ * the normalised tensor.
+ */
+export function modelInputToRgb(tensor: Float32Array, p: Preprocessing): Float32Array {
+  const C = p.channels === 'gray' ? 1 : 3;
+  const plane = tensor.length / C;
+  if (!Number.isInteger(plane)) throw new RangeError(`tensor of ${tensor.length} values is not ${C}-channel`);
+  const out = new Float32Array(plane * 3);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const src = C === 1 ? 0 : p.channels === 'bgr' ? 2 - c : c;
+      const v = ((tensor[src * plane + i]! * p.std[src]! + p.mean[src]!) * p.divisor) / 255;
+      out[i * 3 + c] = Math.min(Math.max(v, 0), 1);
+    }
+  }
+  return out;
+}
