@@ -96,6 +96,21 @@ describe.skipIf(!have)('webgpu-xai explain', () => {
     expect(readdirSync(out).some((f) => f.includes('.tmp-'))).toBe(false);
   });
 
+  it('runs LIME with --param and --seed on real superpixels', async () => {
+    const out = join(tmp, 'lime');
+    const r = await cli('explain', '--model', MODEL, '--image', EAGLE, '--method', 'lime', '--param', 'samples=24', '--seed', '7', '--batch', '8', '--out', out);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(readFileSync(join(out, 'bald_eagle.lime.json'), 'utf8')) as { seed: number; forwardPasses: number; params: { samples: number; segmentCount: number } };
+    expect(j.seed).toBe(7);
+    expect(j.params.samples).toBe(24);
+    expect(j.forwardPasses).toBe(25);
+    // Quickshift on the photo's colours finds many superpixels (one would mean it segmented the normalised tensor badly).
+    expect(j.params.segmentCount).toBeGreaterThan(10);
+    const map = checkNpy(join(out, 'bald_eagle.lime.npy'), 224, 224);
+    expect(Math.max(...map)).toBeCloseTo(1, 5);
+  });
+
   it('runs SISE on one layer with a given class', async () => {
     const out = join(tmp, 'sise');
     const r = await cli('explain', '--model', MODEL, '--image', CATDOG, '--method', 'sise', '--mu', '0.9', '--layers', 'conv10_2', '--class', '282', '--out', out);
@@ -128,6 +143,8 @@ describe.skipIf(!have)('webgpu-xai explain', () => {
         writeFileSync(p, Buffer.from('this is a text file, not a protobuf; \u00ff\u00fe\u0000\u0001'.repeat(20)));
         return ['--model', p, '--image', CATDOG, '--method', 'gradcam'];
       }, 1, /ONNX|protobuf|decode/i],
+      ['unknown --param key', () => ['--model', MODEL, '--image', CATDOG, '--method', 'rise,lime', '--param', 'iterations=5'], 2, /no method among rise, lime takes 'iterations'/],
+      ['bad --seed', () => ['--model', MODEL, '--image', CATDOG, '--method', 'lime', '--seed', '1.5'], 2, /--seed must be an integer/],
       ['unknown layer', () => ['--model', MODEL, '--image', CATDOG, '--method', 'sise', '--layers', 'conv10_2,nope'], 1, /no tensor named 'nope'/],
     ];
     for (const [name, args, code, message] of cases) {

@@ -43,6 +43,51 @@ export const METHODS: Readonly<Record<string, Method>> = {
 
 export type MethodName = keyof typeof METHODS;
 
+/**
+ * The scalar options of each method that a command line may set by name (`--param key=value`);
+ * `scoreMode` and `seed` apply to every method. Dotted keys set nested options
+ * (`segmentation.kernelSize`).
+ */
+export const METHOD_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
+  sise: ['mu', 'massNormalise', 'gate'],
+  'ada-sise': ['massNormalise', 'gate'],
+  gradcam: [],
+  'gradcam++': ['normaliseAlpha'],
+  scorecam: [],
+  rise: ['preset', 'masks', 'gridSize', 'probability'],
+  iassa: ['iterations', 'window', 'stride', 'windowShrink', 'strideShrink', 'lambda', 'threshold', 'attentionResolution', 'keepRule', 'normalisation'],
+  'mask-opt': ['resolution', 'pairs', 'sigma', 'learningRate', 'sparsity', 'iterations', 'optimiser'],
+  lime: ['samples', 'kernelWidth', 'alpha', 'numFeatures', 'featureSelection', 'hide', 'segmentation.kernelSize', 'segmentation.maxDist', 'segmentation.ratio'],
+  'e-lime': ['populationSize', 'maxGenerations', 'patience', 'tournamentSize', 'crossover', 'crossoverRate', 'mutationRate', 'elitism',
+    'initProbability', 'sparsityTieBreak', 'graded', 'hide', 'segmentation.kernelSize', 'segmentation.maxDist', 'segmentation.ratio'],
+};
+
+/** Options every method reads. */
+const COMMON_PARAMETERS = ['scoreMode', 'seed'];
+
+/**
+ * Turns `key=value` strings into the options of `method` (numbers, booleans and strings as
+ * written). Keys no given method knows throw InputError; keys another method knows are skipped.
+ */
+export function methodParameters(method: string, pairs: readonly string[], allMethods: readonly string[] = [method]): Partial<MethodOptions> {
+  const out: Record<string, unknown> = {};
+  const known = (m: string) => [...COMMON_PARAMETERS, ...(METHOD_PARAMETERS[m] ?? [])];
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new InputError(`parameter '${pair}' is not key=value`);
+    const key = pair.slice(0, eq).trim(), raw = pair.slice(eq + 1).trim();
+    if (!allMethods.some((m) => known(m).includes(key))) {
+      throw new InputError(`no method among ${allMethods.join(', ')} takes '${key}' (they take: ${[...new Set(allMethods.flatMap(known))].join(', ')})`);
+    }
+    if (!known(method).includes(key)) continue;
+    const value: unknown = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    const [head, sub] = key.split('.') as [string, string | undefined];
+    if (sub === undefined) out[head] = value;
+    else out[head] = { ...(out[head] as Record<string, unknown> | undefined), [sub]: value };
+  }
+  return out as Partial<MethodOptions>;
+}
+
 /** Explains `image` with `method`; the map is also resampled onto the original image's pixels. */
 export async function explainImage(model: Model, image: RgbaImage, preprocessing: Preprocessing, method: string, opts: MethodOptions = {}): Promise<Explanation> {
   const run = METHODS[method];

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { encodePng, readImage } from '../image-io.js';
-import { explainImage, METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
@@ -26,7 +26,11 @@ Explains a classifier's decision: writes heatmap overlays, raw maps and summarie
   --out DIR        output folder, created if missing (default: ./out)
 ${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
-  --batch N        masked forward passes per GPU batch (SISE, Ada-SISE, Score-CAM; default 32)
+  --batch N        masked forward passes per GPU batch (every perturbation method; default 32)
+  --seed N         seed of the sampling methods (RISE, mask-opt, LIME, E-LIME; default 0)
+  --param K=V      a method option by name, repeatable, e.g. --param masks=1000 (RISE),
+                   --param samples=300 (LIME), --param iterations=50 (mask-opt, IASSA);
+                   the library's option names (see the README); checked before any run
   --mu X           SISE's channel threshold ratio in [0, 1] (default 0: every positive-gradient channel)
   --layers A,B     tensors to probe (SISE family), shallow to deep; the CAMs use the last one
                    (default: the detected block outputs; see 'webgpu-xai layers')
@@ -47,6 +51,7 @@ export async function explain(argv: string[]): Promise<void> {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string', multiple: true },
     class: { type: 'string' }, out: { type: 'string' }, ...PREPROCESS_ARGS, labels: { type: 'string' },
     batch: { type: 'string' }, mu: { type: 'string' }, layers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    seed: { type: 'string' }, param: { type: 'string', multiple: true },
   }, strict: true });
   if (values.help) { console.log(explainHelp); return; }
 
@@ -60,6 +65,12 @@ export async function explain(argv: string[]): Promise<void> {
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new UsageError(`--batch must be a positive integer, got '${values.batch}'`);
   const mu = values.mu === undefined ? undefined : Number(values.mu);
   if (mu !== undefined && (values.mu!.trim() === '' || !(mu >= 0 && mu <= 1))) throw new UsageError(`--mu must be a number in [0, 1], got '${values.mu}'`);
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && (values.seed!.trim() === '' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${values.seed}'`);
+  const perMethod = new Map<string, Partial<MethodOptions>>();
+  for (const m of methods) {
+    try { perMethod.set(m, methodParameters(m, values.param ?? [], methods)); } catch (e) { throw new UsageError(`--param: ${(e as Error).message}`); }
+  }
   const layers = values.layers === undefined ? undefined : values.layers.split(',').map((l) => l.trim()).filter(Boolean);
   if (layers && !layers.length) throw new UsageError('--layers is empty');
   if (values.preset !== undefined && !(values.preset in PRESETS)) throw new UsageError(`unknown preset '${values.preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
@@ -93,7 +104,7 @@ export async function explain(argv: string[]): Promise<void> {
     const labels = loadLabels(values.labels, classes);
     const nameOf = (k: number) => labels?.[k] ?? `class ${k}`;
 
-    const baseOpts: MethodOptions = { classIndex, batchSize, mu, layers, layer: layers?.[layers.length - 1] };
+    const baseOpts: MethodOptions = { classIndex, batchSize, mu, layers, layer: layers?.[layers.length - 1], seed };
     const pending: Pending[] = [];
     const overlays: string[] = [];
     for (const [i, img] of images.entries()) {
@@ -108,7 +119,7 @@ export async function explain(argv: string[]): Promise<void> {
       const tiles: { title: string; image: RgbaImage }[] = [];
       for (const method of methods) {
         const t0 = performance.now();
-        const e = await explainImage(model, img, p, method, { ...baseOpts, onProgress: progressPrinter(method) });
+        const e = await explainImage(model, img, p, method, { ...baseOpts, ...perMethod.get(method), onProgress: progressPrinter(method) });
         const wall = performance.now() - t0;
         clearProgress();
         console.log(`  ${method.padEnd(10)} ${(wall / 1000).toFixed(1)} s, ${e.forwardPasses} forward + ${e.backwardPasses} backward passes, score ${e.score.toPrecision(4)} (${e.scoreMode})`);
@@ -140,7 +151,7 @@ function summary(e: Explanation, c: {
   return {
     method: c.method,
     params: e.params,
-    // Every method here is deterministic; a sampling method would report its seed.
+    // Sampling methods report their seed; deterministic ones have none.
     seed: (e.params.seed as number | undefined) ?? null,
     class: { index: e.classIndex, name: c.nameOf(e.classIndex) },
     score: e.score,
