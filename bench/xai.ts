@@ -38,12 +38,14 @@ const HELP = `usage: bench-xai [--quick] [options]
   --peer-reps N      timed peer explanations (default --reps; quick 1)
   --image PATH       photo to explain (default ../shared/images/imagenet-val/${DEFAULT_IMAGE})
   --child-timeout S  seconds before a child process is killed (default 1800)
+  --tag NAME         keep this run in its own section (adapter + NAME), beside the untagged one:
+                     for a model too slow to run with the others on this adapter
   --json PATH        raw records as JSON
   --results PATH     Markdown results file (default bench/RESULTS.md, or RESULTS.md next to a bundle)
   --models-dir DIR   the shared models (default ../shared/models)`;
 
 interface Options extends Omit<XaiSettings, 'handoff' | 'image'> {
-  quick: boolean; models: ModelName[]; peer: boolean; image: string; results: string; json?: string; modelsDir: string; childTimeout: number;
+  quick: boolean; models: ModelName[]; peer: boolean; image: string; results: string; json?: string; modelsDir: string; childTimeout: number; tag?: string;
 }
 
 function parse(argv: string[]): Options {
@@ -81,6 +83,7 @@ function parse(argv: string[]): Options {
     peer: !has('--no-peer'),
     image: resolve(get('--image') ?? join(modelsDir, '../images/imagenet-val', DEFAULT_IMAGE)),
     childTimeout: num('--child-timeout', 1800, 1),
+    tag: get('--tag'),
   };
 }
 
@@ -117,7 +120,7 @@ export function buildXaiSection(o: { adapter: string; date: string; command: str
   const { opts, records: R } = o;
   const find = (pred: (r: Rec) => boolean) => R.find(pred);
   const L: string[] = [];
-  L.push(`## ${o.adapter}`, '');
+  L.push(`## ${o.adapter}${o.opts.tag ? ` (${o.opts.tag})` : ''}`, '');
   L.push(`${o.date} · Node ${process.version} · \`${o.command}\` · batch ${opts.batch} · SISE μ = ${opts.mu}${opts.mu === 0 ? ' (the paper\'s SISE)' : ''} · ${opts.reps} timed explanation(s) per cell after a warm-up, ${opts.cellSeconds} s budget per cell · image \`${basename(opts.image)}\` · load average ${o.load[0].toFixed(1)} at start, ${o.load[1].toFixed(1)} at end (${cpus().length} CPUs)`, '');
   for (const [p, why] of Object.entries(o.failures)) L.push(`**${p} child failed: ${esc(why)}** (what it measured before is kept).`, '');
 
@@ -236,7 +239,7 @@ async function main(): Promise<void> {
     const command = `bench-xai ${argv.join(' ')}`.trim();
     const section = buildXaiSection({ adapter, date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', command, opts: o, models, records, failures, load: [load0, loadavg()[0]!] });
     console.log(`\n${section}`);
-    try { spliceXai(o.results, adapter, section); console.error(`[bench-xai] wrote ${o.results}`); } catch (e) { console.error(`[bench-xai] could not write ${o.results}: ${(e as Error).message}`); }
+    try { spliceXai(o.results, o.tag ? `${adapter} ${o.tag}` : adapter, section); console.error(`[bench-xai] wrote ${o.results}`); } catch (e) { console.error(`[bench-xai] could not write ${o.results}: ${(e as Error).message}`); }
     if (o.json) { writeFileSync(o.json, JSON.stringify({ adapter, date: new Date().toISOString(), command, options: o, failures, records }, null, 1)); console.error(`[bench-xai] wrote ${o.json}`); }
     console.error(`[bench-xai] total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } finally {
