@@ -9,11 +9,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { basename, join } from 'node:path';
 import { readImage } from '../image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
-import { preprocessImage, type ImageTransform } from '../../src/xai/preprocess.js';
-import { METHODS } from '../../src/xai/explain.js';
+import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
+import { METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import type { Model } from '../../src/runtime/model.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
 import { boxesToMask, bboxScore, deletionInsertionBatch, dropIncrease, energyPointingGame, pointingHit, topFractionIoU } from '../../src/xai/metrics/index.js';
-import { csv, fmt, markdownTable, ProgressBar, summarise } from '../eval-stats.js';
+import { csv, fmt, markdownTable, ProgressBar, summarise, type Summary } from '../eval-stats.js';
 
 export const evaluateHelp = `Usage: webgpu-xai evaluate [--model M.onnx] [--images DIR] [--methods LIST] [options]
 
@@ -33,10 +34,10 @@ ${PREPROCESS_HELP}
   --out DIR           where evaluation.md and evaluation.csv go (default: out/eval)
   -h, --help          this text`;
 
-interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
+export interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
 
-const METRICS = ['EBPG', 'Bbox', 'mIoU', 'Pointing', 'Deletion AUC', 'Insertion AUC', 'Drop %', 'Increase %'] as const;
-type Metric = (typeof METRICS)[number];
+export const METRICS = ['EBPG', 'Bbox', 'mIoU', 'Pointing', 'Deletion AUC', 'Insertion AUC', 'Drop %', 'Increase %'] as const;
+export type Metric = (typeof METRICS)[number];
 
 /** Gaussian centre prior (σ = a quarter of the side) and a seeded uniform random map. */
 function priorMap(kind: 'center' | 'random', h: number, w: number, seed: number): SaliencyMap {
@@ -62,6 +63,115 @@ function cropCoverage(a: Annotation, t: ImageTransform): number {
   return inCrop ? covered / inCrop : 0;
 }
 
+/** One image's metric values for one method (or prior map). */
+export interface EvalRow { file: string; method: string; small: boolean; values: Partial<Record<Metric, number>>; hit: boolean; classId: number }
+
+export interface EvaluateOptions {
+  methods: readonly string[];
+  /** Pixels per deletion/insertion step. */
+  step: number;
+  /** Forward passes per batch. */
+  batch: number;
+  /** SISE's μ. */
+  mu: number;
+  /** Extra options per method (e.g. `{ rise: { masks: 500 } }`), merged over the defaults above. */
+  methodOptions?: Readonly<Record<string, MethodOptions>>;
+  /** Called after each method on each image: units done (image × method) and a label. */
+  onProgress?: (done: number, label: string) => void;
+}
+
+export interface EvaluationResult {
+  /** The evaluated methods followed by the 'center' and 'random' prior maps. */
+  methods: string[];
+  rows: EvalRow[];
+  /** Wall time spent in each method's explanation calls (labelled and, where it differs, top-1 class) and how many calls. */
+  methodTime: Record<string, { ms: number; explanations: number }>;
+  /** Wall time of the metric passes (deletion/insertion, Drop/Increase) over all maps. */
+  metricsMs: number;
+}
+
+export interface MethodSummary { images: number; metrics: Record<Metric, Summary> }
+
+/** Reads annotations.json (default: DIR/annotations.json) and the first `limit` images it lists. */
+export function loadAnnotatedImages(dir: string, annotations: string | undefined, limit = Infinity): { a: Annotation; img: ReturnType<typeof readImage> }[] {
+  const annPath = annotations ?? join(dir, 'annotations.json');
+  if (!existsSync(annPath)) throw new UsageError(`annotations not found: ${annPath}`);
+  let anns: Annotation[];
+  try {
+    anns = (JSON.parse(readFileSync(annPath, 'utf8')) as { images: Annotation[] }).images.slice(0, limit);
+  } catch (e) {
+    throw new UsageError(`cannot read annotations ${annPath}: ${(e as Error).message}`);
+  }
+  if (!anns?.length) throw new UsageError(`${annPath} lists no images`);
+  return anns.map((a) => ({ a, img: readImage(join(dir, a.file)) }));
+}
+
+/** Every metric for every method (and the two prior maps) on every image: per-image rows. */
+export async function evaluateImages(model: Model, images: readonly { a: Annotation; img: RgbaImage }[], p: Preprocessing, o: EvaluateOptions): Promise<EvaluationResult> {
+  const { methods, step, batch, mu } = o;
+  const allMethods = [...methods, 'center', 'random'];
+  const perImage: EvalRow[] = [];
+  const methodTime: EvaluationResult['methodTime'] = Object.fromEntries(methods.map((m) => [m, { ms: 0, explanations: 0 }]));
+  let metricsMs = 0;
+  let done = 0;
+  for (const { a, img } of images) {
+    const prep = preprocessImage(img, p);
+    const small = cropCoverage(a, prep.transform) <= 0.5;
+    const mask = boxesToMask(a.boxes.map(([xmin, ymin, xmax, ymax]) => ({ xmin: xmin!, ymin: ymin!, xmax: xmax!, ymax: ymax! })), a.width, a.height);
+    const maps: { method: string; gt: SaliencyMap; top: SaliencyMap; topClass?: number }[] = [];
+    for (const m of methods) {
+      const opts = { batchSize: batch, mu, ...o.methodOptions?.[m] };
+      const t = methodTime[m]!;
+      // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class.
+      let t0 = performance.now();
+      const gt = await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: a.label_index });
+      t.ms += performance.now() - t0; t.explanations++;
+      const top1 = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
+      const out = top1.outputs[model.outputs[0]!.name]!.data;
+      let c = 0;
+      for (let i = 1; i < out.length; i++) if (out[i]! > out[c]!) c = i;
+      t0 = performance.now();
+      const top = c === a.label_index ? gt : await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: c });
+      if (c !== a.label_index) { t.ms += performance.now() - t0; t.explanations++; }
+      maps.push({ method: m, gt: gt.map, top: top.map, topClass: c });
+      o.onProgress?.(++done, `${a.file} ${m}`);
+    }
+    for (const prior of ['center', 'random'] as const) {
+      const pm = priorMap(prior, p.size, p.size, 7 + perImage.length);
+      maps.push({ method: prior, gt: pm, top: pm });
+    }
+    const t0 = performance.now();
+    const causal = await deletionInsertionBatch(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { step, batchSize: batch });
+    const di = await dropIncrease(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { forms: ['top'], batchSize: batch });
+    metricsMs += performance.now() - t0;
+    maps.forEach((m, i) => {
+      const orig = mapToOriginal(m.gt, prep.transform);
+      const O = di.top!.O[i]!, Y = di.Y[i]!;
+      perImage.push({
+        file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }),
+        values: {
+          EBPG: 100 * energyPointingGame(orig, mask), Bbox: 100 * bboxScore(orig, mask), mIoU: 100 * topFractionIoU(orig, mask),
+          'Deletion AUC': causal[i]!.deletion!.auc, 'Insertion AUC': causal[i]!.insertion!.auc,
+          'Drop %': (100 * Math.max(0, Y - O)) / Y, 'Increase %': O > Y ? 100 : 0,
+        },
+      });
+    });
+  }
+  return { methods: allMethods, rows: perImage, methodTime, metricsMs };
+}
+
+/** Mean and 95% interval of every metric per method; the pointing game is the mean over classes of the per-class hit rate (spec 7.1). */
+export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly string[]): Record<string, MethodSummary> {
+  return Object.fromEntries(methods.map((m) => {
+    const mine = rows.filter((r) => r.method === m);
+    const byClass = new Map<number, boolean[]>();
+    for (const r of mine) byClass.set(r.classId, [...(byClass.get(r.classId) ?? []), r.hit]);
+    const classRates = [...byClass.values()].map((h) => (100 * h.filter(Boolean).length) / h.length);
+    const metrics = Object.fromEntries(METRICS.map((k) => [k, k === 'Pointing' ? summarise(classRates) : summarise(mine.map((r) => r.values[k]!))])) as Record<Metric, Summary>;
+    return [m, { images: mine.length, metrics }];
+  }));
+}
+
 export async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
@@ -81,69 +191,19 @@ export async function evaluate(argv: string[]): Promise<void> {
   const methods = (values.methods ?? 'sise,gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methods) if (!METHODS[m]) throw new UsageError(`unknown method '${m}' (available: ${Object.keys(METHODS).join(', ')})`);
   const dir = values.images ?? join(SHARED, 'images', 'imagenet-val');
-  const annPath = values.annotations ?? join(dir, 'annotations.json');
-  if (!existsSync(annPath)) throw new UsageError(`annotations not found: ${annPath}`);
-  let anns: Annotation[];
-  try {
-    anns = (JSON.parse(readFileSync(annPath, 'utf8')) as { images: Annotation[] }).images.slice(0, limit);
-  } catch (e) {
-    throw new UsageError(`cannot read annotations ${annPath}: ${(e as Error).message}`);
-  }
-  if (!anns?.length) throw new UsageError(`${annPath} lists no images`);
-  const images = anns.map((a) => ({ a, img: readImage(join(dir, a.file)) }));
+  const images = loadAnnotatedImages(dir, values.annotations, limit);
   const outDir = values.out ?? 'out/eval';
   const modelPath = resolveModelPath(values.model);
   const { model, gpu } = await openModel(modelPath);
   try {
     const { p } = preprocessingFromArgs(model, values);
-    const allMethods = [...methods, 'center', 'random'];
-    const perImage: { file: string; method: string; small: boolean; values: Partial<Record<Metric, number>>; hit: boolean; classId: number }[] = [];
     const bar = new ProgressBar(images.length * methods.length);
-    let done = 0;
-    for (const { a, img } of images) {
-      const prep = preprocessImage(img, p);
-      const small = cropCoverage(a, prep.transform) <= 0.5;
-      const mask = boxesToMask(a.boxes.map(([xmin, ymin, xmax, ymax]) => ({ xmin: xmin!, ymin: ymin!, xmax: xmax!, ymax: ymax! })), a.width, a.height);
-      const maps: { method: string; gt: SaliencyMap; top: SaliencyMap; topClass?: number }[] = [];
-      for (const m of methods) {
-        // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class.
-        const gt = await METHODS[m]!(model, prep.tensor, { classIndex: a.label_index, batchSize: batch, mu });
-        const top1 = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
-        const out = top1.outputs[model.outputs[0]!.name]!.data;
-        let c = 0;
-        for (let i = 1; i < out.length; i++) if (out[i]! > out[c]!) c = i;
-        const top = c === a.label_index ? gt : await METHODS[m]!(model, prep.tensor, { classIndex: c, batchSize: batch, mu });
-        maps.push({ method: m, gt: gt.map, top: top.map, topClass: c });
-        bar.update(++done, `${a.file} ${m}`);
-      }
-      for (const prior of ['center', 'random'] as const) {
-        const pm = priorMap(prior, p.size, p.size, 7 + perImage.length);
-        maps.push({ method: prior, gt: pm, top: pm });
-      }
-      const causal = await deletionInsertionBatch(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { step, batchSize: batch });
-      const di = await dropIncrease(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { forms: ['top'], batchSize: batch });
-      maps.forEach((m, i) => {
-        const orig = mapToOriginal(m.gt, prep.transform);
-        const O = di.top!.O[i]!, Y = di.Y[i]!;
-        perImage.push({
-          file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }),
-          values: {
-            EBPG: 100 * energyPointingGame(orig, mask), Bbox: 100 * bboxScore(orig, mask), mIoU: 100 * topFractionIoU(orig, mask),
-            'Deletion AUC': causal[i]!.deletion!.auc, 'Insertion AUC': causal[i]!.insertion!.auc,
-            'Drop %': (100 * Math.max(0, Y - O)) / Y, 'Increase %': O > Y ? 100 : 0,
-          },
-        });
-      });
-    }
+    const { methods: allMethods, rows: perImage } = await evaluateImages(model, images, p, { methods, step, batch, mu, onProgress: (done, label) => bar.update(done, label) });
     bar.finish();
-    const table = (subset: typeof perImage) => allMethods.map((m) => {
-      const rows = subset.filter((r) => r.method === m);
-      // Pointing game: hit rate per class, then the mean over classes (spec 7.1).
-      const byClass = new Map<number, boolean[]>();
-      for (const r of rows) byClass.set(r.classId, [...(byClass.get(r.classId) ?? []), r.hit]);
-      const classRates = [...byClass.values()].map((h) => (100 * h.filter(Boolean).length) / h.length);
-      return [m, String(rows.length), ...METRICS.map((k) => (k === 'Pointing' ? fmt(summarise(classRates)) : fmt(summarise(rows.map((r) => r.values[k]!)), k.includes('AUC') ? 3 : 1)))];
-    });
+    const table = (subset: typeof perImage) => {
+      const stats = summariseEvaluation(subset, allMethods);
+      return allMethods.map((m) => [m, String(stats[m]!.images), ...METRICS.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
+    };
     const header = ['method', 'images', ...METRICS.map((k) => `${k} ${/Deletion|Drop/.test(k) ? '↓' : '↑'}`)];
     const smallSet = perImage.filter((r) => r.small);
     const md = [
