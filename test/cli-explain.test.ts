@@ -130,7 +130,7 @@ describe.skipIf(!have)('webgpu-xai explain', () => {
   describe('bad input: clear error, non-zero exit, no files', () => {
     const cases: [string, () => string[], number, RegExp][] = [
       ['unknown option', () => ['--model', MODEL, '--bogus', '1'], 2, /unknown option '--bogus'/i],
-      ['unknown method', () => ['--model', MODEL, '--method', 'gradcam,lime'], 2, /unknown method 'lime'/],
+      ['unknown method', () => ['--model', MODEL, '--method', 'gradcam,shap'], 2, /unknown method 'shap'/],
       ['missing image', () => ['--model', MODEL, '--image', join(tmp, 'nope.png')], 2, /image not found/],
       ['corrupt image', () => {
         const p = join(tmp, 'corrupt.png');
