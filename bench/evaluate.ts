@@ -12,7 +12,7 @@
  *                             [--images DIR] [--models-dir DIR] [--results PATH] [--json PATH]
  */
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { openModel, preprocessingFromArgs } from '../tools/cli-common.js';
 import { evaluateImages, loadAnnotatedImages, summariseEvaluation, type EvaluationResult, type Metric, type MethodSummary } from '../tools/commands/evaluate.js';
 import { fmt, markdownTable, type Summary } from '../tools/eval-stats.js';
 import { findModelsDir } from './models.js';
+import { spliceSection } from './results-file.js';
 
 const EVAL_MODELS = { squeezenet: { file: 'squeezenet1.1-fp32.onnx', label: 'SqueezeNet 1.1 fp32' }, shufflenet: { file: 'shufflenet-v2-fp32.onnx', label: 'ShuffleNet-v2 fp32' } } as const;
 type EvalModel = keyof typeof EVAL_MODELS;
@@ -283,17 +284,9 @@ class Progress {
   finish(): void { if (this.out.isTTY) this.out.write('\n'); }
 }
 
-const HEADER = '# Benchmarks\n\nWritten by `npm run bench` (bench/run.ts); one section per adapter, replaced on each run.\n';
-
-/** Replaces this adapter's bench-evaluate section (every other section is left alone). */
+/** Replaces this adapter's bench-evaluate section of the results file (keeps the others). */
 export function spliceEvaluate(path: string, adapter: string, section: string): void {
-  const begin = `<!-- bench-evaluate:begin ${adapter} -->`; const end = `<!-- bench-evaluate:end ${adapter} -->`;
-  const block = `${begin}\n${section.trimEnd()}\n${end}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : HEADER;
-  const i = text.indexOf(begin); const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + block + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(path, text.endsWith('\n') ? text : `${text}\n`);
+  spliceSection(path, 'bench-evaluate', adapter, section);
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 /** Turns the children's records into the Markdown section for one adapter, and splices it into RESULTS.md. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { BenchSettings, ModelSpec, PeerId, Record_ } from './types.js';
+import { spliceSection } from './results-file.js';
 
 export interface ReportInput {
   adapter: string;
@@ -115,15 +115,7 @@ export function buildSection(r: ReportInput): string {
   return lines.join('\n');
 }
 
-const HEADER = '# Benchmarks\n\nWritten by `npm run bench` (bench/run.ts); one section per adapter, replaced on each run.\n';
-
-/** Replaces this adapter's section in the results file (keeps the others). */
+/** Replaces this adapter's bench section of the results file (keeps the others). */
 export function spliceResults(path: string, adapter: string, section: string): void {
-  const begin = `<!-- bench:begin ${adapter} -->`; const end = `<!-- bench:end ${adapter} -->`;
-  const block = `${begin}\n${section.trimEnd()}\n${end}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : HEADER;
-  const i = text.indexOf(begin); const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + block + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(path, text.endsWith('\n') ? text : `${text}\n`);
+  spliceSection(path, 'bench', adapter, section);
 }

@@ -13,7 +13,6 @@
  *                             [--batch 32] [--reps 3] [--no-peer] [--peer-reps N] [--cell-seconds 60]
  *                             [--image PATH] [--results PATH] [--json PATH] [--models-dir DIR] [--child-timeout S]
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -25,6 +24,8 @@ import { iassaParams } from '../src/xai/iassa.js';
 import { maskOptimisationParams } from '../src/xai/mask-optimisation.js';
 import { limeParams } from '../src/xai/lime.js';
 import { elimeParams } from '../src/xai/elime.js';
+import { spliceSection } from './results-file.js';
+import { runBenchChild } from './child-process.js';
 
 export const SAMPLING_METHODS = ['rise', 'iassa', 'mask-opt', 'e-lime', 'lime'] as const;
 export type SamplingMethod = (typeof SAMPLING_METHODS)[number];
@@ -127,25 +128,6 @@ function warmOpts(o: Options): Opts {
   };
 }
 
-function runChild(peer: string, manifest: string, out: string, timeoutS: number): Promise<string | undefined> {
-  const args = [...process.execArgv, process.argv[1]!, '--child', peer, '--manifest', manifest, '--out', out];
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-  return new Promise((done) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'], env });
-    let tail = ''; let timedOut = false;
-    child.stderr.on('data', (d: Buffer) => { process.stderr.write(d); tail = (tail + d.toString()).slice(-2000); });
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutS * 1000);
-    timer.unref();
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) return done(`timed out after ${timeoutS} s`);
-      if (code === 0) return done(undefined);
-      const last = tail.trim().split('\n').filter((l) => !l.startsWith('[')).pop() ?? '';
-      done(`exited with ${signal ?? `code ${code}`}${last ? `: ${last.slice(0, 160)}` : ''}`);
-    });
-    child.on('error', (e) => done(`could not start: ${e.message}`));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Settings that differ from each method's defaults, from the methods' own resolvers.
@@ -283,17 +265,9 @@ export function buildSamplingSection(o: { adapter: string; date: string; command
   return L.join('\n');
 }
 
-const HEADER = '# Benchmarks\n\nWritten by `npm run bench` (bench/run.ts); one section per adapter, replaced on each run.\n';
-
-/** Replaces this adapter's bench-sampling section (every other section is left alone). */
+/** Replaces this adapter's bench-sampling section of the results file (keeps the others). */
 export function spliceSampling(path: string, adapter: string, section: string): void {
-  const begin = `<!-- bench-sampling:begin ${adapter} -->`; const end = `<!-- bench-sampling:end ${adapter} -->`;
-  const block = `${begin}\n${section.trimEnd()}\n${end}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : HEADER;
-  const i = text.indexOf(begin); const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + block + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(path, text.endsWith('\n') ? text : `${text}\n`);
+  spliceSection(path, 'bench-sampling', adapter, section);
 }
 
 async function main(): Promise<void> {
@@ -330,7 +304,7 @@ async function main(): Promise<void> {
       const out = join(dir, `${p}.jsonl`);
       const t = Date.now();
       console.error(`[bench-sampling] ${p}: starting (${o.models.join(', ')}; ${p === 'ours' ? o.methods.join(', ') : 'rise'})`);
-      const f = await runChild(p, manifest, out, o.childTimeout);
+      const f = await runBenchChild(p, manifest, out, o.childTimeout);
       if (f) failures[p] = f;
       if (existsSync(out)) for (const line of readFileSync(out, 'utf8').split('\n')) if (line.trim()) records.push(JSON.parse(line) as Rec);
       console.error(`[bench-sampling] ${p} done in ${((Date.now() - t) / 1000).toFixed(0)} s${f ? ` (${f})` : ''}`);

@@ -11,13 +11,14 @@
  *                        [--batch 32] [--reps 3] [--cell-seconds 60] [--mu 0] [--no-peer] [--peer-reps N]
  *                        [--image PATH] [--results PATH] [--json PATH] [--models-dir DIR] [--child-timeout S]
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir, cpus } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { findModelsDir, loadBenchModel, type ModelName } from './models.js';
 import type { ModelSpec } from './types.js';
 import type { XaiSettings } from './xai-child.js';
+import { spliceSection } from './results-file.js';
+import { runBenchChild } from './child-process.js';
 
 const XAI_MODELS = ['squeezenet', 'shufflenet', 'resnet50'] as const;
 const XAI_METHODS = ['sise', 'ada-sise', 'scorecam', 'gradcam'] as const;
@@ -87,25 +88,6 @@ function parse(argv: string[]): Options {
   };
 }
 
-function runChild(peer: string, manifest: string, out: string, timeoutS: number): Promise<string | undefined> {
-  const args = [...process.execArgv, process.argv[1]!, '--child', peer, '--manifest', manifest, '--out', out];
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-  return new Promise((done) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'], env });
-    let tail = ''; let timedOut = false;
-    child.stderr.on('data', (d: Buffer) => { process.stderr.write(d); tail = (tail + d.toString()).slice(-2000); });
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutS * 1000);
-    timer.unref();
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) return done(`timed out after ${timeoutS} s`);
-      if (code === 0) return done(undefined);
-      const last = tail.trim().split('\n').filter((l) => !l.startsWith('[')).pop() ?? '';
-      done(`exited with ${signal ?? `code ${code}`}${last ? `: ${last.slice(0, 160)}` : ''}`);
-    });
-    child.on('error', (e) => done(`could not start: ${e.message}`));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Report
@@ -186,17 +168,9 @@ export function buildXaiSection(o: { adapter: string; date: string; command: str
   return L.join('\n');
 }
 
-const HEADER = '# Benchmarks\n\nWritten by `npm run bench` (bench/run.ts); one section per adapter, replaced on each run.\n';
-
-/** Replaces this adapter's bench-xai section (the forward-benchmark sections are left alone). */
+/** Replaces this adapter's bench-xai section of the results file (keeps the others). */
 export function spliceXai(path: string, adapter: string, section: string): void {
-  const begin = `<!-- bench-xai:begin ${adapter} -->`; const end = `<!-- bench-xai:end ${adapter} -->`;
-  const block = `${begin}\n${section.trimEnd()}\n${end}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : HEADER;
-  const i = text.indexOf(begin); const j = text.indexOf(end);
-  if (i >= 0 && j > i) text = text.slice(0, i) + block + text.slice(j + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(path, text.endsWith('\n') ? text : `${text}\n`);
+  spliceSection(path, 'bench-xai', adapter, section);
 }
 
 async function main(): Promise<void> {
@@ -230,7 +204,7 @@ async function main(): Promise<void> {
     for (const p of peers) {
       const out = join(dir, `${p}.jsonl`);
       const t = Date.now();
-      const f = await runChild(p, manifest, out, o.childTimeout);
+      const f = await runBenchChild(p, manifest, out, o.childTimeout);
       if (f) failures[p] = f;
       if (existsSync(out)) for (const line of readFileSync(out, 'utf8').split('\n')) if (line.trim()) records.push(JSON.parse(line) as Rec);
       console.error(`[bench-xai] ${p} done in ${((Date.now() - t) / 1000).toFixed(0)} s${f ? ` (${f})` : ''}`);
