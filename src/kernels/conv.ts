@@ -10,7 +10,7 @@ import { attrInt, attrInts, attrString } from '../runtime/graph.js';
 import { GraphError } from '../runtime/errors.js';
 import { packUniform } from '../runtime/bind.js';
 import { grid1d } from './dispatch-size.js';
-import { fusedActivation } from './activation.js';
+import { fusedActivation, type Activation } from './activation.js';
 import { convWgsl, CONV_WG, CONV_REDUCE_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
 import { convGradWgsl, CONV_GRAD_WG } from '../wgsl/conv2d-grad.js';
 
@@ -116,6 +116,23 @@ export function packConvWeights(w: Float32Array | Float64Array, M: number, group
   return out;
 }
 
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * The uniform-epilogue parameters (negative slope, lower and upper clamp) of a piecewise-linear
+ * activation, or undefined when it must be baked into the source (Sigmoid, Tanh, ...).
+ */
+export function linearEpilogue(act: Activation | undefined): [number, number, number] | undefined {
+  const [a = 0, b = 0] = act?.params ?? [];
+  switch (act?.kind) {
+    case undefined: return [1, -F32_MAX, F32_MAX];
+    case 'Relu': return [1, 0, F32_MAX];
+    case 'Clip': return [1, Math.max(a, -F32_MAX), Math.min(b, F32_MAX)];
+    case 'LeakyRelu': return [a, -F32_MAX, F32_MAX];
+    default: return undefined;
+  }
+}
+
 function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: Parameters<NonNullable<OpDef['build']>>[3], forced?: ConvVariant): KernelProgram {
   const X = inputs[0]; const Wt = inputs[1];
   if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
@@ -128,6 +145,8 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   if (node.inputs[2] && !B) throw new GraphError(`Conv '${node.name}': bias must be constant`);
   if (B && B.data.length !== g.M) throw new GraphError(`Conv '${node.name}': bias has ${B.data.length} values, expected ${g.M}`);
   const residual = !!(node.inputs[3] && inputs[3]);
+  const act = fusedActivation(node);
+  const linear = linearEpilogue(act);
   const pointwise = g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
   const tm = v.kind === 'tiled' ? v.tm ?? 64 : 64;
   const tn = v.kind === 'tiled' ? v.tn ?? 64 : 64;
@@ -143,7 +162,9 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
     pointwise: v.kind !== 'depthwise' && pointwise,
     pixels: v.kind === 'reg' ? v.pixels : 4,
     chan4: v.kind === 'reg' ? v.chan4 : 1,
-    residual: residual && !split, act: split ? undefined : fusedActivation(node),
+    // With a uniform epilogue the residual binding always exists (the bias stands in when unused).
+    residual: linear ? !split : residual && !split, act: split || linear ? undefined : act,
+    ...(linear && !split ? { epilogue: 'uniform' as const } : {}),
     ...(v.kind === 'tiled' ? { tileM: tm, tileN: tn, split } : {}),
   };
   const Mp = Math.ceil(Mg / 8) * 8;
@@ -157,8 +178,9 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   const uniform = packUniform([
     N, g.OH * g.OW, g.OW, g.OH, g.H, g.W, Cg, g.KH,
     g.KW, g.sH, g.sW, g.pT, g.pL, g.dH, g.dW, Mg,
-    g.M, Mp / 4, K, g.C * g.H * g.W, g.H * g.W, OWB, total, 0,
+    g.M, Mp / 4, K, g.C * g.H * g.W, g.H * g.W, OWB, total, residual ? 1 : 0,
     S, kPer, outTotal, 0,
+    { f32: linear?.[0] ?? 1 }, { f32: linear?.[1] ?? 0 }, { f32: linear?.[2] ?? 0 }, 0,
   ]);
   const max = ctx.traits.maxWorkgroupsPerDimension;
   let workgroups: [number, number, number];
@@ -170,11 +192,15 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   if (!split) {
     const bindings: BindingRef[] = [{ input: 0 }, { buffer: wBuf }, { buffer: bBuf }, { output: 0 }, { uniform }];
     if (residual) bindings.push({ input: 3 });
+    else if (linear) bindings.push({ buffer: bBuf });
     return { dispatches: [{ label: `Conv ${node.name}`, pipeline, bindings, workgroups }] };
   }
-  const reduce = ctx.pipeline(convWgsl({ ...opts, variant: 'reduce', residual, act: fusedActivation(node) }));
+  const reduce = ctx.pipeline(convWgsl(linear
+    ? { ...opts, variant: 'reduce', residual: true, act: undefined, epilogue: 'uniform' }
+    : { ...opts, variant: 'reduce', residual, act }));
   const rBindings: BindingRef[] = [{ scratch: 0 }, { buffer: bBuf }, { output: 0 }, { uniform }];
   if (residual) rBindings.push({ input: 3 });
+  else if (linear) rBindings.push({ buffer: bBuf });
   return {
     dispatches: [
       { label: `Conv ${node.name} (split-K ${S})`, pipeline, bindings: [{ input: 0 }, { buffer: wBuf }, { scratch: 0 }, { uniform }], workgroups },

@@ -22,8 +22,9 @@ struct U {
   KW: u32, sH: u32, sW: u32, pT: i32,
   pL: i32, dH: u32, dW: u32, Mg: u32,
   M: u32, Mp4: u32, K: u32, xImg: u32,
-  HW: u32, OWB: u32, total: u32, pad0: u32,
+  HW: u32, OWB: u32, total: u32, hasRes: u32,
   S: u32, kPer: u32, outTotal: u32, pad1: u32,
+  slope: f32, lo: f32, hi: f32, pad2: u32,
 }`;
 
 export interface ConvWgslOptions {
@@ -41,8 +42,33 @@ export interface ConvWgslOptions {
   tileN?: 64 | 32 | 16;
   /** tiled: write split-K partial sums instead of finished outputs. */
   split?: boolean;
+  /** The residual binding exists (with `epilogue: 'uniform'`, u.hasRes says whether it is added). */
   residual: boolean;
+  /** Baked into the source; ignored with `epilogue: 'uniform'`. */
   act?: Activation;
+  /**
+   * `uniform`: residual and a piecewise-linear activation (none, Relu, Clip, LeakyRelu) come from
+   * the uniform block, so every such Conv of a model shares one pipeline per kernel variant.
+   * Compiling a pipeline costs 0.3-1.5 s on software adapters, where ResNet-18 otherwise
+   * compiles three copies of the same conv kernel differing only in their last few lines.
+   */
+  epilogue?: 'baked' | 'uniform';
+}
+
+/** finish(): bias, then residual and activation, baked or read from the uniform block. */
+function finishFn(o: ConvWgslOptions): string {
+  if (o.epilogue === 'uniform') return /* wgsl */ `
+fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
+  var v = acc + bias[oc];
+  if (u.hasRes != 0u) { v = v + res[yi]; }
+  return clamp(select(v * u.slope, v, v >= 0.0), u.lo, u.hi);
+}`;
+  return /* wgsl */ `
+fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
+  var v = acc + bias[oc];
+  ${o.residual ? 'v = v + res[yi];' : ''}
+  return ${activationWgsl(o.act, 'v')};
+}`;
 }
 
 /** Invocations per workgroup of the reg and depthwise variants. */
@@ -56,12 +82,7 @@ function header(o: ConvWgslOptions): string {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
 ${o.residual ? '@group(0) @binding(5) var<storage, read> res: array<f32>;' : ''}
-
-fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
-  var v = acc + bias[oc];
-  ${o.residual ? 'v = v + res[yi];' : ''}
-  return ${activationWgsl(o.act, 'v')};
-}`;
+${finishFn(o)}`;
 }
 
 /** WGSL source for one conv variant. */
@@ -120,12 +141,20 @@ ${J.flatMap((j) => V.map((v) => `        acc${j}_${v} = fma(w${v}, vec4<f32>(x${
     }
   }`;
   }
-  const stores = J.flatMap((j) => V.flatMap((v) => range(4).map((i) => `
-  if (n0 + ${j}u < u.N && m0 + ${v * 4 + i}u < u.Mg) {
-    let oc = g * u.Mg + m0 + ${v * 4 + i}u;
-    let yi = (img${j} * u.M + oc) * u.P + p${j};
-    y[yi] = finish(acc${j}_${v}.${'xyzw'[i]!}, oc, yi);
-  }`))).join('');
+  // The epilogue loops over output channels instead of unrolling pixels x channels: one finish()
+  // per pixel instead of one per output keeps the source small, and compile time on software
+  // adapters grows with it (ResNet-18's conv pipeline: 1.5 s unrolled, 0.3 s so). A loop over
+  // pixels as well was slower to compile again (measured on lavapipe).
+  const pick = (j: number) => V.length === 1 ? `acc${j}_0` : `select(acc${j}_1, acc${j}_0, q < 4u)`;
+  const stores = `
+  for (var q = 0u; q < ${o.chan4 * 4}u; q = q + 1u) {
+    if (m0 + q >= u.Mg) { break; }
+    let oc = g * u.Mg + m0 + q;
+${J.map((j) => `    if (n0 + ${j}u < u.N) {
+      let yi = (img${j} * u.M + oc) * u.P + p${j};
+      y[yi] = finish(${pick(j)}[q % 4u], oc, yi);
+    }`).join('\n')}
+  }`;
   return /* wgsl */ `${header(o)}
 
 @compute @workgroup_size(${CONV_WG})
@@ -252,12 +281,7 @@ function reduceSource(o: ConvWgslOptions): string {
 @group(0) @binding(3) var<uniform> u: U;
 ${o.residual ? '@group(0) @binding(4) var<storage, read> res: array<f32>;' : ''}
 ${FLAT_INDEX}
-
-fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
-  var v = acc + bias[oc];
-  ${o.residual ? 'v = v + res[yi];' : ''}
-  return ${activationWgsl(o.act, 'v')};
-}
+${finishFn(o)}
 
 @compute @workgroup_size(${CONV_REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { convOp, convOpWith, chooseConvVariant, type ConvVariant, type ConvGeometry } from '../../src/kernels/conv.js';
+import { convOp, convOpWith, chooseConvVariant, linearEpilogue, type ConvVariant, type ConvGeometry } from '../../src/kernels/conv.js';
+import { PipelineCache } from '../../src/runtime/pipeline-cache.js';
+import { makeBuildContext } from '../../src/runtime/build-context.js';
+import { testGpu } from '../helpers/gpu.js';
 import type { AdapterTraits } from '../../src/kernels/types.js';
 import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
 import type { AttrValue } from '../../src/runtime/graph.js';
@@ -91,6 +94,9 @@ describe('Conv', () => {
       const acts: [string, number[], (x: number) => number][] = [
         ['Relu', [], (t) => Math.max(0, t)],
         ['Clip', [0, 0.6], (t) => Math.min(0.6, Math.max(0, t))],
+        ['LeakyRelu', [0.1], (t) => (t >= 0 ? t : 0.1 * t)],
+        // Not piecewise linear: baked into the source instead of the uniform epilogue.
+        ['HardSwish', [], (t) => t * Math.min(1, Math.max(0, t / 6 + 0.5))],
       ];
       for (const [act, params, f] of acts) {
         const node = makeNode('Conv', { ...attrsOf(c), _activation: act, _activation_params: params }, 4);
@@ -103,6 +109,31 @@ describe('Conv', () => {
       }
     });
   }
+
+  it('shares one pipeline between convs that differ only in a piecewise-linear activation or residual', async () => {
+    const gpu = await testGpu();
+    const cache = new PipelineCache(gpu.device);
+    const owned: GPUBuffer[] = [];
+    const ctx = makeBuildContext(gpu, cache, owned);
+    const c: Case = { name: '', x: [1, 4, 6, 6], w: [8, 4, 3, 3], pads: [1, 1, 1, 1] };
+    const args = [{ shape: c.x }, { shape: c.w, constant: randT(c.w) }, { shape: [8], constant: randT([8]) }, { shape: [1, 8, 6, 6] }];
+    const build = (attrs: Record<string, AttrValue>, nIn: number) => {
+      const node = makeNode('Conv', { ...attrsOf(c), ...attrs }, nIn);
+      return convOpWith({ kind: 'reg', pixels: 4, chan4: 2 }).build!(node, args.slice(0, nIn), [[1, 8, 6, 6]], ctx);
+    };
+    const progs = [
+      build({}, 3), build({ _activation: 'Relu' }, 3), build({ _activation: 'Relu' }, 4),
+      build({ _activation: 'Clip', _activation_params: [0, 6] }, 4), build({ _activation: 'LeakyRelu', _activation_params: [0.2] }, 3),
+    ];
+    expect(new Set(progs.map((p) => p.dispatches[0]!.pipeline)).size).toBe(1);
+    build({ _activation: 'Sigmoid' }, 3);
+    expect(cache.size).toBe(2);
+    for (const b of owned) b.destroy();
+    expect(linearEpilogue({ kind: 'Relu', params: [] })).toEqual([1, 0, 3.4028234663852886e38]);
+    expect(linearEpilogue({ kind: 'LeakyRelu', params: [0.1] })).toEqual([0.1, -3.4028234663852886e38, 3.4028234663852886e38]);
+    expect(linearEpilogue({ kind: 'Clip', params: [-Infinity, 6] })).toEqual([1, -3.4028234663852886e38, 6]);
+    expect(linearEpilogue({ kind: 'Tanh', params: [] })).toBeUndefined();
+  });
 
   it('residual without bias (input 2 omitted)', async () => {
     const c: Case = { name: '', x: [1, 3, 5, 5], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] };
