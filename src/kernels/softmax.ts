@@ -3,7 +3,7 @@
  * softmax runs over the flattened trailing block; from opset 13 it runs over the single `axis`
  * (default -1). Both are an [outer, len, inner] view of the same kernels.
  */
-import type { OpDef } from './types.js';
+import type { AdapterTraits, OpDef } from './types.js';
 import type { GraphNode } from '../runtime/graph.js';
 import { attrInt } from '../runtime/graph.js';
 import { GraphError } from '../runtime/errors.js';
@@ -32,62 +32,74 @@ export function softmaxView(node: GraphNode, shape: readonly number[]): { outer:
 /**
  * Variant choice (pure): a workgroup per row when rows are contiguous and long enough to keep a
  * workgroup busy, else an invocation per row (short rows, or an axis that is not innermost).
+ * Software adapters always take one invocation per row: there the workgroup tree reduction's
+ * barriers cost ~0.35 s of compilation at the first run, and a CPU thread walks a 1000-class row
+ * in microseconds.
  */
-export function softmaxVariant(view: { len: number; inner: number }): 'rows' | 'strided' {
+export function softmaxVariant(view: { len: number; inner: number }, traits?: Pick<AdapterTraits, 'isSoftware'>): 'rows' | 'strided' {
+  if (traits?.isSoftware) return 'strided';
   return view.inner === 1 && view.len >= ROW_WORKGROUP_MIN_LEN ? 'rows' : 'strided';
 }
 
-/** Softmax and LogSoftmax; reads the node's opset from `attrs._opset` (13 when absent). */
-export const softmaxOp: OpDef = {
-  opTypes: ['Softmax', 'LogSoftmax'],
-  inferShapes(node, inputs) {
-    const x = inputs[0];
-    if (!x) throw new GraphError(`${node.opType} '${node.name}': missing input`);
-    softmaxView(node, x.shape);
-    return [[...x.shape]];
-  },
-  build(node, _inputs, outputs, ctx) {
-    const view = softmaxView(node, outputs[0]!);
-    const log = node.opType === 'LogSoftmax';
-    const label = `${node.opType}:${node.name}`;
-    const wg = pointwiseWorkgroup(ctx.traits);
-    if (softmaxVariant(view) === 'rows') {
-      // A power of two for the tree reduction; 128 lanes already cover a 1000-class row well.
-      const rwg = Math.min(128, 2 ** Math.floor(Math.log2(wg)));
+/**
+ * Softmax and LogSoftmax; reads the node's opset from `attrs._opset` (13 when absent). `forced`
+ * overrides the variant choice (tests run both kernels on any adapter).
+ */
+export function softmaxOpWith(forced?: 'rows' | 'strided'): OpDef {
+  return {
+    opTypes: ['Softmax', 'LogSoftmax'],
+    inferShapes(node, inputs) {
+      const x = inputs[0];
+      if (!x) throw new GraphError(`${node.opType} '${node.name}': missing input`);
+      softmaxView(node, x.shape);
+      return [[...x.shape]];
+    },
+    build(node, _inputs, outputs, ctx) {
+      const view = softmaxView(node, outputs[0]!);
+      const log = node.opType === 'LogSoftmax';
+      const label = `${node.opType}:${node.name}`;
+      const wg = pointwiseWorkgroup(ctx.traits);
+      if ((forced ?? softmaxVariant(view, ctx.traits)) === 'rows' && view.inner === 1) {
+        // A power of two for the tree reduction; 128 lanes already cover a 1000-class row well.
+        const rwg = Math.min(128, 2 ** Math.floor(Math.log2(wg)));
+        return {
+          dispatches: [{
+            label, pipeline: ctx.pipeline(softmaxRowsWgsl(log, rwg)),
+            bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([view.outer, view.len, 0, 0]).buffer }],
+            workgroups: grid1d(view.outer, 1, ctx.traits.maxWorkgroupsPerDimension),
+          }],
+        };
+      }
+      const count = view.outer * view.inner;
+      const swg = Math.min(wg, 64);
       return {
         dispatches: [{
-          label, pipeline: ctx.pipeline(softmaxRowsWgsl(log, rwg)),
-          bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([view.outer, view.len, 0, 0]).buffer }],
-          workgroups: grid1d(view.outer, 1, ctx.traits.maxWorkgroupsPerDimension),
+          label, pipeline: ctx.pipeline(softmaxStridedWgsl(log, swg)),
+          bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, 0]).buffer }],
+          workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
         }],
       };
-    }
-    const count = view.outer * view.inner;
-    const swg = Math.min(wg, 64);
-    return {
-      dispatches: [{
-        label, pipeline: ctx.pipeline(softmaxStridedWgsl(log, swg)),
-        bindings: [{ input: 0 }, { output: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, 0]).buffer }],
-        workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
-      }],
-    };
-  },
-  /** From the output alone; one invocation per row (reverse mode runs once per explanation). */
-  backward(node, _inputs, outputs, ctx, wants) {
-    if (!wants[0]) return { dispatches: [] };
-    const view = softmaxView(node, outputs[0]!);
-    const count = view.outer * view.inner;
-    const swg = Math.min(pointwiseWorkgroup(ctx.traits), 64);
-    return {
-      dispatches: [{
-        label: `${node.opType}Grad:${node.name}`,
-        pipeline: ctx.pipeline(softmaxGradWgsl(swg)),
-        bindings: [{ output: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, node.opType === 'LogSoftmax' ? 1 : 0]).buffer }],
-        workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
-      }],
-    };
-  },
-};
+    },
+    /** From the output alone; one invocation per row (reverse mode runs once per explanation). */
+    backward(node, _inputs, outputs, ctx, wants) {
+      if (!wants[0]) return { dispatches: [] };
+      const view = softmaxView(node, outputs[0]!);
+      const count = view.outer * view.inner;
+      const swg = Math.min(pointwiseWorkgroup(ctx.traits), 64);
+      return {
+        dispatches: [{
+          label: `${node.opType}Grad:${node.name}`,
+          pipeline: ctx.pipeline(softmaxGradWgsl(swg)),
+          bindings: [{ output: 0 }, { gradOutput: 0 }, { gradInput: 0 }, { uniform: new Uint32Array([count, view.len, view.inner, node.opType === 'LogSoftmax' ? 1 : 0]).buffer }],
+          workgroups: grid1d(count, swg, ctx.traits.maxWorkgroupsPerDimension),
+        }],
+      };
+    },
+  };
+}
+
+/** Softmax and LogSoftmax with the variant chosen from the shape and adapter. */
+export const softmaxOp: OpDef = softmaxOpWith();
 
 /** The softmax family. */
 export const softmaxOps: OpDef[] = [softmaxOp];

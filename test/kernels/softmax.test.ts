@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { softmaxOp, softmaxVariant, softmaxView } from '../../src/kernels/softmax.js';
+import { softmaxOp, softmaxOpWith, softmaxVariant, softmaxView } from '../../src/kernels/softmax.js';
 import type { HostTensor } from '../../src/runtime/tensor.js';
 import { hostTensor } from '../../src/runtime/tensor.js';
 import { makeNode, runOp } from '../helpers/run-op.js';
@@ -47,10 +47,13 @@ describe('Softmax / LogSoftmax', () => {
     it(`${op} over long rows (workgroup per row) stays stable for large logits`, async () => {
       const x = randTensor([3, 1000], 44, -20, 20);
       const big = hostTensor('float32', [3, 1000], Array.from(x.data, (v, i) => (i < 1000 ? v + 1000 : v)));
-      const [y] = await runOp(softmaxOp, makeNode(op, {}), [big]);
-      expectClose(y!.data, reference(big, [1], log), 1e-4, 1e-7);
+      // Both kernels whatever the adapter would choose (software adapters pick 'strided').
+      for (const v of ['rows', 'strided'] as const) {
+        const [y] = await runOp(softmaxOpWith(v), makeNode(op, {}), [big]);
+        expectClose(y!.data, reference(big, [1], log), 1e-4, 1e-7);
+      }
       const x2 = randTensor([2, 2, 300], 45);
-      const [y2] = await runOp(softmaxOp, makeNode(op, { _opset: 9 }), [x2]);
+      const [y2] = await runOp(softmaxOpWith('rows'), makeNode(op, { _opset: 9 }), [x2]);
       expectClose(y2!.data, reference(x2, [1, 2], log), 1e-4, 1e-7);
     });
   }
@@ -62,5 +65,7 @@ describe('Softmax / LogSoftmax', () => {
     expect(softmaxVariant({ len: 1000, inner: 1 })).toBe('rows');
     expect(softmaxVariant({ len: 10, inner: 1 })).toBe('strided');
     expect(softmaxVariant({ len: 1000, inner: 4 })).toBe('strided');
+    expect(softmaxVariant({ len: 1000, inner: 1 }, { isSoftware: true })).toBe('strided');
+    expect(softmaxVariant({ len: 1000, inner: 1 }, { isSoftware: false })).toBe('rows');
   });
 });
