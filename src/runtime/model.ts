@@ -24,7 +24,11 @@ export interface LoadOptions {
   gpu: GpuContext;
   /** Inputs fixed to host values at load (for example an integer shape input); they are no longer fed. */
   constantInputs?: Record<string, HostTensor>;
-  /** Compile every kernel with a batch-1 run at load so the first real call is fast (default true). */
+  /**
+   * Compile every kernel of the batch-1 plan at load so the first real call is fast (default true).
+   * Drivers compile at the first dispatch, so each distinct pipeline is dispatched once on a single
+   * workgroup: the compile cost without the cost of a whole forward pass.
+   */
   warmup?: boolean;
   /** Fuse BatchNormalization, residual Add and activations into convolutions (default true). */
   fuse?: boolean;
@@ -94,14 +98,55 @@ export class Model {
     }
     // Specialising at batch 1 surfaces shape errors at load rather than at the first run.
     const shapes = model.inputShapes();
-    if (opts.warmup !== false) {
-      const feeds: Record<string, HostTensor> = {};
-      for (const [name, s] of shapes) feeds[name] = { dtype: 'float32', shape: s, data: new Float32Array(sizeOf(s)).map((_, k) => Math.sin(k) * 0.5) };
-      await model.run(feeds);
-    } else {
-      model.specialize(shapes, new Set());
-    }
+    if (opts.warmup !== false) await model.compileKernels(shapes);
+    else model.specialize(shapes, new Set());
     return model;
+  }
+
+  /**
+   * Builds the plan for these input shapes and dispatches each of its distinct pipelines once, on
+   * one workgroup, so the driver compiles them now. The stray writes land in the plan's own
+   * activation buffers, which every run rewrites in order before reading.
+   */
+  private async compileKernels(shapes: ReadonlyMap<string, number[]>): Promise<void> {
+    const { device } = this.gpu;
+    await this.inErrorScopes(async () => {
+      const plan = this.plan(shapes);
+      const seen = new Set<GPUComputePipeline>();
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass({ label: 'compile kernels' });
+      for (const d of plan.dispatches) {
+        if (seen.has(d.pipeline)) continue;
+        seen.add(d.pipeline);
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(1, 1, 1);
+      }
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+    });
+  }
+
+  /**
+   * Runs `work` inside validation and out-of-memory error scopes; a captured GPU error becomes a
+   * typed DeviceError (thrown once the scopes are closed, so they never leak).
+   */
+  private async inErrorScopes<T>(work: () => Promise<T>): Promise<T> {
+    const { device } = this.gpu;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let out: T;
+    try {
+      out = await work();
+    } finally {
+      const v = await device.popErrorScope();
+      const m = await device.popErrorScope();
+      const err = v ?? m;
+      if (err) this.gpu.errors.push(new DeviceError(`GPU ${v ? 'validation' : 'out-of-memory'} error: ${err.message}`));
+    }
+    throwIfDeviceFailed(this.gpu);
+    return out;
   }
 
   /**
@@ -254,13 +299,10 @@ export class Model {
   private async runChunk(tensors: Map<string, HostTensor>, opts: RunOptions): Promise<RunResult> {
     const { device } = this.gpu;
     const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let plan: ExecutionPlan;
+    let plan!: ExecutionPlan;
     let profile: Profile | undefined;
-    let read: Float32Array[];
     const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
-    try {
+    const read = await this.inErrorScopes(async () => {
       plan = this.plan(shapes, opts.keep ?? []);
       const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > 2 ** 30);
       if (tooBig) throw new InputError(`output '${tooBig}' would need ${plan.tensor(tooBig).size} bytes of host memory`);
@@ -273,14 +315,8 @@ export class Model {
         plan.encode(enc);
         device.queue.submit([enc.finish()]);
       }
-      read = await readFloats(device, names.filter((n) => plan.has(n)).map((n) => plan.tensor(n)));
-    } finally {
-      const v = await device.popErrorScope();
-      const m = await device.popErrorScope();
-      const err = v ?? m;
-      if (err) this.gpu.errors.push(new DeviceError(`GPU ${v ? 'validation' : 'out-of-memory'} error: ${err.message}`));
-    }
-    throwIfDeviceFailed(this.gpu);
+      return readFloats(device, names.filter((n) => plan.has(n)).map((n) => plan.tensor(n)));
+    });
     const result: RunResult = { outputs: {}, kept: {}, profile };
     let r = 0;
     names.forEach((n, i) => {
