@@ -2,7 +2,8 @@
  * Times the forward Conv kernel variants on the ResNet-50 conv geometries (bias + fused Relu), one
  * op at a time: R programs encoded back to back in one compute pass, wall time per program, median
  * of 5 submissions. Prints one JSON line per (geometry, batch, variant).
- *   TUNE_BATCHES=1,8,32 TUNE_VARIANTS='["auto", {"kind":"tiled"}]' node conv-tune.mjs
+ *   TUNE_BATCHES=1,8,32 TUNE_LAYERS='3x3' TUNE_VARIANTS='["auto", {"kind":"tiled"}]' node conv-tune.mjs
+ * TUNE_LAYERS: a regular expression over the layer names (default: all).
  * TUNE_VARIANTS unset: auto plus a sweep of tile shapes and K splits.
  */
 import { createNodeGpu } from '../src/node.js';
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   const rand = (n: number) => Float32Array.from({ length: n }, () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 - 0.5; });
   for (const batch of batches) {
     for (const [name, C, M, H, k, st] of LAYERS) {
+      if (process.env.TUNE_LAYERS && !new RegExp(process.env.TUNE_LAYERS).test(name)) continue;
       const pad = k >> 1;
       const node: GraphNode = { name, opType: 'Conv', domain: '', attrs: { pads: [pad, pad, pad, pad], strides: [st, st], kernel_shape: [k, k], _activation: 'Relu' }, inputs: ['x', 'w', 'b'], outputs: ['y'] };
       const xShape = [batch, C, H, H]; const wShape = [M, C, k, k];
