@@ -78,7 +78,7 @@ export function buildSection(r: ReportInput): string {
   } else if (r.peers.includes('ort-web')) lines.push('ours / onnxruntime-web: no cell where both ran.', '');
   lines.push('Forward throughput, images/s (median of timed runs after a warm-up run; upload and readback included):', '', ...body, '');
 
-  lines.push('Model load and first run, seconds (ours compiles and warms every kernel inside load; the others compile at the first run):', '');
+  lines.push('Model load and first run, seconds (ours compiles every kernel inside load, one single-workgroup dispatch per pipeline; the others compile at the first run):', '');
   lines.push(`| model | ${r.peers.map((p) => PEER_NAMES[p]).join(' | ')} |`, `|---|${r.peers.map(() => '---:').join('|')}|`);
   for (const m of r.models) {
     lines.push(`| ${m.label} | ${r.peers.map((p) => {
