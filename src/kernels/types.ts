@@ -18,7 +18,11 @@ export interface AdapterTraits {
   maxStorageBuffersPerStage: number;
   maxWorkgroupsPerDimension: number;
   maxStorageBufferBindingSize: number;
-  subgroupSize?: number;
+  /**
+   * Invocations per subgroup when the device enabled `subgroups` and the adapter's subgroups all
+   * have this one size (lavapipe: 8, one SIMD register); undefined otherwise.
+   */
+  fixedSubgroupSize?: number;
   hasF16: boolean;
 }
 

@@ -24,7 +24,7 @@ export interface DeviceOptions {
 }
 
 /** Kernel-choice facts from an adapter; a pure function so variant selection can be unit-tested. */
-export function adapterTraits(info: { vendor?: string; architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean; subgroupMinSize?: number },
+export function adapterTraits(info: { vendor?: string; architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number },
   limits: GPUSupportedLimits, features: ReadonlySet<string>): AdapterTraits {
   const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.description ?? ''} ${info.device ?? ''}`.toLowerCase();
   const isSoftware = info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software|microsoft basic/.test(text);
@@ -37,7 +37,8 @@ export function adapterTraits(info: { vendor?: string; architecture?: string; de
     maxStorageBuffersPerStage: limits.maxStorageBuffersPerShaderStage,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
     maxStorageBufferBindingSize: Number(limits.maxStorageBufferBindingSize),
-    subgroupSize: info.subgroupMinSize,
+    ...(features.has('subgroups') && info.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize
+      ? { fixedSubgroupSize: info.subgroupMinSize } : {}),
     hasF16: features.has('shader-f16'),
   };
 }
@@ -51,7 +52,8 @@ const LIMIT_NAMES = [
 
 /**
  * Requests a device with the adapter's own limits (the spec defaults cap a storage binding at
- * 128 MiB, too small for batched activations) and timestamp-query / shader-f16 where offered.
+ * 128 MiB, too small for batched activations) and timestamp-query / shader-f16 / subgroups where
+ * offered.
  */
 export async function createGpuContext(gpu: GPU, opts: DeviceOptions = {}): Promise<GpuContext> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
@@ -59,6 +61,8 @@ export async function createGpuContext(gpu: GPU, opts: DeviceOptions = {}): Prom
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   if (opts.f16 !== false && adapter.features.has('shader-f16')) requiredFeatures.push('shader-f16');
+  // Software adapters share conv weights between SIMD lanes through subgroupBroadcast.
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const requiredLimits: Record<string, number> = {};
   for (const k of LIMIT_NAMES) {
     const v = (adapter.limits as unknown as Record<string, number>)[k];
@@ -70,7 +74,7 @@ export async function createGpuContext(gpu: GPU, opts: DeviceOptions = {}): Prom
   } catch (e) {
     throw new DeviceError(`requestDevice failed: ${(e as Error).message}`, { cause: e });
   }
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number };
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
   const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
   const traits = adapterTraits({ ...plainInfo(info), isFallbackAdapter: info.isFallbackAdapter ?? fallback }, device.limits, device.features as ReadonlySet<string>);
   const ctx: GpuContext = {
@@ -94,8 +98,8 @@ export async function createGpuContext(gpu: GPU, opts: DeviceOptions = {}): Prom
   return ctx;
 }
 
-function plainInfo(info: GPUAdapterInfo & { subgroupMinSize?: number }) {
-  return { vendor: info.vendor, architecture: info.architecture, description: info.description, device: info.device, subgroupMinSize: info.subgroupMinSize };
+function plainInfo(info: GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) {
+  return { vendor: info.vendor, architecture: info.architecture, description: info.description, device: info.device, subgroupMinSize: info.subgroupMinSize, subgroupMaxSize: info.subgroupMaxSize };
 }
 
 /** Throws the first captured device error, if any (and clears the list). */

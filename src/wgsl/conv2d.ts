@@ -34,8 +34,16 @@ export interface ConvWgslOptions {
   pointwise: boolean;
   /** reg: pixels per invocation. */
   pixels: 4 | 8;
-  /** reg: vec4 output-channel groups per invocation. */
-  chan4: 1 | 2;
+  /** reg: vec4 output-channel groups per invocation (4 and 8 only with `lanes`). */
+  chan4: 1 | 2 | 4 | 8;
+  /**
+   * reg: subgroup size the kernel is written for (8 on lavapipe); unset: no subgroups. With it,
+   * each lane loads one weight and subgroupBroadcast hands it to the others. Software adapters
+   * load a buffer element lane by lane (a scalar loop with a bounds-check branch per lane) unless
+   * the offset is a compile-time constant, so a vec4 weight load, uniform in fact, cost 32 scalar
+   * loads for 4 values; this way 8 loads fetch 8 weights and a broadcast is one register shuffle.
+   */
+  lanes?: 8;
   /** tiled: output channels per tile (64 or 32). */
   tileM?: 64 | 32;
   /** tiled: pixels per tile (64, 32 or 16). */
@@ -71,13 +79,13 @@ fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
 }`;
 }
 
-/** Invocations per workgroup of the reg and depthwise variants. */
+/** Invocations per workgroup of the reg (without lanes) and depthwise variants. */
 export const CONV_WG = 64;
 
 function header(o: ConvWgslOptions): string {
-  return /* wgsl */ `${CONV_UNIFORM}
+  return /* wgsl */ `${o.lanes ? 'enable subgroups;\n' : ''}${CONV_UNIFORM}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<${o.variant === 'depthwise' ? 'f32' : 'vec4<f32>'}>;
+@group(0) @binding(1) var<storage, read> w: array<${o.variant === 'depthwise' || o.lanes ? 'f32' : 'vec4<f32>'}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
@@ -107,18 +115,33 @@ function pixelSetup(j: string, n: string): string {
   let xb${j} = img${j} * u.xImg + g * u.Cg * u.HW;`;
 }
 
+/** Nested selects picking accumulator q / 4 of pixel j (q: the store loop's channel). */
+function pickAcc(j: number, lo: number, hi: number): string {
+  if (hi - lo === 1) return `acc${j}_${lo}`;
+  const mid = (lo + hi) >> 1;
+  return `select(${pickAcc(j, mid, hi)}, ${pickAcc(j, lo, mid)}, q < ${mid * 4}u)`;
+}
+
 function regSource(o: ConvWgslOptions): string {
   const J = range(o.pixels);
   const V = range(o.chan4);
+  const lanes = o.lanes ?? 0;
+  if (lanes && (o.chan4 * 4) % lanes !== 0) throw new Error(`conv2d: ${o.chan4 * 4} channels per invocation is not a multiple of the ${lanes}-lane subgroup`);
   const acc = J.flatMap((j) => V.map((v) => `  var acc${j}_${v} = vec4<f32>(0.0);`)).join('\n');
   const setup = J.map((j) => pixelSetup(`${j}`, `n0 + ${j}u`)).join('');
-  const wLoad = V.map((v) => `w[wi + ${v}u]`);
+  // With lanes, the weight index counts floats and wi already includes this lane's offset.
+  const wLoads = (indent: string) => lanes
+    ? [...range((o.chan4 * 4) / lanes).map((q) => `let wl${q} = w[wi + ${q * lanes}u];`),
+      ...V.map((v) => `let w${v} = vec4<f32>(${range(4).map((i) => { const c = v * 4 + i; return `subgroupBroadcast(wl${Math.floor(c / lanes)}, ${c % lanes}u)`; }).join(', ')});`)]
+      .map((l) => indent + l).join('\n')
+    : V.map((v) => `${indent}let w${v} = w[wi + ${v}u];`).join('\n');
+  const wStep = lanes ? 'u.Mp4 * 4u' : 'u.Mp4';
   let loop: string;
   if (o.pointwise) {
     loop = /* wgsl */ `
   for (var c = 0u; c < u.Cg; c = c + 1u) {
-${V.map((v) => `    let w${v} = ${wLoad[v]};`).join('\n')}
-    wi = wi + u.Mp4;
+${wLoads('    ')}
+    wi = wi + ${wStep};
     let cb = c * u.HW;
 ${J.map((j) => `    let x${j} = x[xb${j} + p${j} + cb];`).join('\n')}
 ${J.flatMap((j) => V.map((v) => `    acc${j}_${v} = fma(w${v}, vec4<f32>(x${j}), acc${j}_${v});`)).join('\n')}
@@ -131,8 +154,8 @@ ${J.map((j) => `      let ih${j} = ih0${j} + i32(kh * u.dH);
       let rok${j} = u32(ih${j}) < u.H;
       let rb${j} = xb${j} + c * u.HW + u32(ih${j}) * u.W;`).join('\n')}
       for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
-${V.map((v) => `        let w${v} = ${wLoad[v]};`).join('\n')}
-        wi = wi + u.Mp4;
+${wLoads('        ')}
+        wi = wi + ${wStep};
         let dw = i32(kw * u.dW);
 ${J.map((j) => `        let iw${j} = iw0${j} + dw;
         let x${j} = select(0.0, x[rb${j} + u32(iw${j})], rok${j} && u32(iw${j}) < u.W);`).join('\n')}
@@ -145,7 +168,7 @@ ${J.flatMap((j) => V.map((v) => `        acc${j}_${v} = fma(w${v}, vec4<f32>(x${
   // per pixel instead of one per output keeps the source small, and compile time on software
   // adapters grows with it (ResNet-18's conv pipeline: 1.5 s unrolled, 0.3 s so). A loop over
   // pixels as well was slower to compile again (measured on lavapipe).
-  const pick = (j: number) => V.length === 1 ? `acc${j}_0` : `select(acc${j}_1, acc${j}_0, q < 4u)`;
+  const pick = (j: number) => pickAcc(j, 0, o.chan4);
   const stores = `
   for (var q = 0u; q < ${o.chan4 * 4}u; q = q + 1u) {
     if (m0 + q >= u.Mg) { break; }
@@ -157,17 +180,18 @@ ${J.map((j) => `    if (n0 + ${j}u < u.N) {
   }`;
   return /* wgsl */ `${header(o)}
 
-@compute @workgroup_size(${CONV_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  // Channel block and group from workgroup_id: the compiler then knows weight loads are uniform
-  // across the workgroup (one load broadcast to every SIMD lane on software rasterisers).
+@compute @workgroup_size(${lanes || CONV_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${lanes ? ', @builtin(subgroup_invocation_id) sl: u32' : ''}) {
   let n0 = gid.x * ${o.pixels}u;
   let m0 = wid.y * ${o.chan4 * 4}u;
   let g = wid.z;
-  if (n0 >= u.N || m0 >= u.Mg) { return; }
+  // With lanes a workgroup is one subgroup, and invocations past the last pixel stay to the end
+  // (a broadcast reads every lane): their gathers are clamped to the last pixel by pixelSetup and
+  // their stores skipped.
+  if (${lanes ? '' : 'n0 >= u.N || '}m0 >= u.Mg) { return; }
 ${setup}
 ${acc}
-  var wi = g * u.K * u.Mp4 + m0 / 4u;
+  var wi = ${lanes ? 'g * u.K * u.Mp4 * 4u + m0 + sl' : 'g * u.K * u.Mp4 + m0 / 4u'};
 ${loop}
 ${stores}
 }`;

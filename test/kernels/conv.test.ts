@@ -52,6 +52,10 @@ const VARIANTS: (ConvVariant | undefined)[] = [
   undefined,
   { kind: 'reg', pixels: 4, chan4: 1 },
   { kind: 'reg', pixels: 8, chan4: 2 },
+  // Subgroup-broadcast weights: 8, 16 and 32 channels per invocation (run where subgroups are 8 wide).
+  { kind: 'reg', pixels: 4, chan4: 2, lanes: 8 },
+  { kind: 'reg', pixels: 8, chan4: 4, lanes: 8 },
+  { kind: 'reg', pixels: 4, chan4: 8, lanes: 8 },
   { kind: 'tiled' },
   { kind: 'tiled', tm: 64, tn: 32 },
   { kind: 'tiled', tm: 32, tn: 32 },
@@ -63,17 +67,23 @@ const VARIANTS: (ConvVariant | undefined)[] = [
 ];
 const vname = (v: ConvVariant | undefined) => {
   if (!v) return 'auto';
-  if (v.kind === 'reg') return `reg-${v.pixels}x${v.chan4 * 4}`;
+  if (v.kind === 'reg') return `reg-${v.pixels}x${v.chan4 * 4}${v.lanes ? `-lanes${v.lanes}` : ''}`;
   if (v.kind === 'tiled') return `tiled-${v.tm ?? 64}x${v.tn ?? 64}${v.splitK ? `-split${v.splitK}` : ''}`;
   return v.kind;
 };
+
+/** Subgroup variants need a device whose subgroups have exactly that many lanes. */
+async function skipWithoutLanes(v: ConvVariant | undefined, t: { skip: (note?: string) => void }): Promise<void> {
+  if (v?.kind === 'reg' && v.lanes && (await testGpu()).traits.fixedSubgroupSize !== v.lanes) t.skip(`no ${v.lanes}-lane subgroups on this adapter`);
+}
 
 describe('Conv', () => {
   for (const v of VARIANTS) {
     for (const c of CASES) {
       const depthwise = c.w[1] === 1 && (c.group ?? 1) > 1;
       if (v?.kind === 'depthwise' && !depthwise) continue;
-      it(`${c.name} (${vname(v)})`, async () => {
+      it(`${c.name} (${vname(v)})`, async (t) => {
+        await skipWithoutLanes(v, t);
         const x = randT(c.x); const w = randT(c.w); const b = c.bias ? randT([c.w[0]!]) : undefined;
         const node = makeNode('Conv', attrsOf(c), b ? 3 : 2);
         const [y] = await runOp(convOpWith(v), node, b ? [x, w, b] : [x, w]);
@@ -85,7 +95,8 @@ describe('Conv', () => {
   }
 
   for (const v of VARIANTS) {
-    it(`fused Relu / Clip with residual (${vname(v)})`, async () => {
+    it(`fused Relu / Clip with residual (${vname(v)})`, async (t) => {
+      await skipWithoutLanes(v, t);
       const dw = v?.kind === 'depthwise';
       const c: Case = dw ? { name: '', x: [2, 4, 6, 5], w: [4, 1, 3, 3], group: 4, pads: [1, 1, 1, 1] } : { name: '', x: [2, 5, 6, 5], w: [11, 5, 3, 3], pads: [1, 1, 1, 1] };
       const x = randT(c.x); const w = randT(c.w); const b = randT([c.w[0]!]);
@@ -164,6 +175,17 @@ describe('chooseConvVariant', () => {
     expect(chooseConvVariant(soft, geo(64, 64, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 2 });
     expect(chooseConvVariant(soft, geo(8, 4, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 1 });
     expect(chooseConvVariant(soft, { ...geo(256, 64, 1), KH: 1, KW: 1, pT: 0, pL: 0 })).toEqual({ kind: 'reg', pixels: 8, chan4: 2 });
+  });
+  it('broadcasts weights across 8-lane subgroups on software adapters that have them', () => {
+    const soft8: AdapterTraits = { ...soft, fixedSubgroupSize: 8 };
+    expect(chooseConvVariant(soft8, geo(64, 64, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 8, lanes: 8 });
+    expect(chooseConvVariant(soft8, geo(8, 16, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 4, lanes: 8 });
+    expect(chooseConvVariant(soft8, geo(8, 8, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 2, lanes: 8 });
+    expect(chooseConvVariant(soft8, geo(8, 4, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 1 });
+    expect(chooseConvVariant({ ...soft, fixedSubgroupSize: 16 }, geo(64, 64, 1))).toEqual({ kind: 'reg', pixels: 4, chan4: 2 });
+    // More one-subgroup workgroups than a dispatch dimension holds: the 64-invocation kernel.
+    expect(chooseConvVariant(soft8, { ...geo(64, 64, 1), batch: 700 })).toEqual({ kind: 'reg', pixels: 4, chan4: 2 });
+    expect(chooseConvVariant({ ...gpu, fixedSubgroupSize: 8 }, geo(64, 64, 1))).toEqual({ kind: 'tiled' });
   });
   it('uses shared tiles on real GPUs when a group is wide enough', () => {
     expect(chooseConvVariant(gpu, geo(64, 64, 1))).toEqual({ kind: 'tiled' });
