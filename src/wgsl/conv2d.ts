@@ -38,10 +38,11 @@ export interface ConvWgslOptions {
   chan4: 1 | 2 | 4 | 8;
   /**
    * reg: subgroup size the kernel is written for (8 on lavapipe); unset: no subgroups. With it,
-   * each lane loads one weight and subgroupBroadcast hands it to the others. Software adapters
-   * load a buffer element lane by lane (a scalar loop with a bounds-check branch per lane) unless
-   * the offset is a compile-time constant, so a vec4 weight load, uniform in fact, cost 32 scalar
-   * loads for 4 values; this way 8 loads fetch 8 weights and a broadcast is one register shuffle.
+   * lane l loads the weights of channels 4l..4l+3 and subgroupBroadcast hands them to the others.
+   * Software adapters load a buffer element lane by lane (a scalar loop with a bounds-check branch
+   * per lane) unless the offset is a compile-time constant, so a vec4 weight load, uniform in
+   * fact, cost 8 vec4 loads for one; this way one lane-by-lane load fetches 8 vec4s, and a
+   * broadcast is a register shuffle.
    */
   lanes?: 8;
   /** tiled: output channels per tile (64 or 32). */
@@ -85,7 +86,7 @@ export const CONV_WG = 64;
 function header(o: ConvWgslOptions): string {
   return /* wgsl */ `${o.lanes ? 'enable subgroups;\n' : ''}${CONV_UNIFORM}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<${o.variant === 'depthwise' || o.lanes ? 'f32' : 'vec4<f32>'}>;
+@group(0) @binding(1) var<storage, read> w: array<${o.variant === 'depthwise' ? 'f32' : 'vec4<f32>'}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
@@ -126,16 +127,14 @@ function regSource(o: ConvWgslOptions): string {
   const J = range(o.pixels);
   const V = range(o.chan4);
   const lanes = o.lanes ?? 0;
-  if (lanes && (o.chan4 * 4) % lanes !== 0) throw new Error(`conv2d: ${o.chan4 * 4} channels per invocation is not a multiple of the ${lanes}-lane subgroup`);
+  if (lanes && o.chan4 > lanes) throw new Error(`conv2d: ${o.chan4} channel vec4s per invocation exceed the ${lanes}-lane subgroup`);
   const acc = J.flatMap((j) => V.map((v) => `  var acc${j}_${v} = vec4<f32>(0.0);`)).join('\n');
   const setup = J.map((j) => pixelSetup(`${j}`, `n0 + ${j}u`)).join('');
-  // With lanes, the weight index counts floats and wi already includes this lane's offset.
+  // With lanes, wi already includes this lane's offset: lane l loads channels 4l..4l+3.
   const wLoads = (indent: string) => lanes
-    ? [...range((o.chan4 * 4) / lanes).map((q) => `let wl${q} = w[wi + ${q * lanes}u];`),
-      ...V.map((v) => `let w${v} = vec4<f32>(${range(4).map((i) => { const c = v * 4 + i; return `subgroupBroadcast(wl${Math.floor(c / lanes)}, ${c % lanes}u)`; }).join(', ')});`)]
-      .map((l) => indent + l).join('\n')
+    ? [`let wl = w[wi];`, ...V.map((v) => `let w${v} = subgroupBroadcast(wl, ${v}u);`)].map((l) => indent + l).join('\n')
     : V.map((v) => `${indent}let w${v} = w[wi + ${v}u];`).join('\n');
-  const wStep = lanes ? 'u.Mp4 * 4u' : 'u.Mp4';
+  const wStep = 'u.Mp4';
   let loop: string;
   if (o.pointwise) {
     loop = /* wgsl */ `
@@ -191,7 +190,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   if (${lanes ? '' : 'n0 >= u.N || '}m0 >= u.Mg) { return; }
 ${setup}
 ${acc}
-  var wi = ${lanes ? 'g * u.K * u.Mp4 * 4u + m0 + sl' : 'g * u.K * u.Mp4 + m0 / 4u'};
+  var wi = g * u.K * u.Mp4 + m0 / 4u${lanes ? ' + sl' : ''};
 ${loop}
 ${stores}
 }`;
