@@ -11,7 +11,7 @@ import { packUniform } from '../runtime/bind.js';
 import { hostTensor, isFloatDType, sizeOf, stridesOf, type HostTensor } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { adjointDispatch, pullAxis, type AdjointSpec, type AdjointTerm } from './layout-grad.js';
-import { GATHER_WGSL, LAYOUT_MAX_RANK, LAYOUT_WG, PAD_WGSL, STRIDED_COPY_VEC4_WGSL, STRIDED_COPY_WGSL } from '../wgsl/layout.js';
+import { GATHER_WGSL, LAYOUT_MAX_RANK, LAYOUT_WG, PAD_WGSL, stridedCopyWgsl } from '../wgsl/layout.js';
 
 /**
  * One strided copy: for every coordinate c of `iter`, dst[dstBase + c . dstStrides] =
@@ -140,7 +140,7 @@ export function stridedCopyDispatch(ctx: BuildContext, label: string, plan: Copy
   const uniform = packUniform([total, p.srcBase, p.dstBase, p.iter.length, ...slots6(p.iter), ...slots6(p.srcDims), ...slots6(p.srcStrides), ...slots6(p.dstStrides)]);
   return {
     label,
-    pipeline: ctx.pipeline(vec4 ? STRIDED_COPY_VEC4_WGSL : STRIDED_COPY_WGSL),
+    pipeline: ctx.pipeline(stridedCopyWgsl(vec4, p.iter.length)),
     bindings: [src, dst, { uniform }],
     workgroups: grid1d(total, LAYOUT_WG, ctx.traits.maxWorkgroupsPerDimension),
   };

@@ -11,21 +11,28 @@ export const LAYOUT_WG = 128;
 export const LAYOUT_MAX_RANK = 6;
 
 /**
- * Strided copy over an iteration space of rank <= 6. For iteration coordinate c:
+ * Strided copy over an iteration space of the given rank (<= 6). For iteration coordinate c:
  * src = srcBase + sum (c_k % srcDim_k) * srcStride_k, dst = dstBase + sum c_k * dstStride_k.
  * The modulo gives Tile; a zero or negative stride gives broadcast and reversed slices.
  * Uniform layout (i32 slots): [0] total, [1] srcBase, [2] dstBase, [3] rank, [4..9] iteration
  * dims, [12..17] source dims, [20..25] source strides, [28..33] destination strides.
+ * `vec4` moves vec4s (about 2.5x the bandwidth on lavapipe); the plan is then in units of 4
+ * floats, which the host arranges only when every stride and base is a multiple of 4.
+ *
+ * The rank is baked in and the per-dim loop unrolled so every uniform read has a constant
+ * offset: software adapters read a uniform at a computed offset lane by lane (a scalar loop per
+ * read), which made a loop over dims cost 5x the copy itself (SqueezeNet's Concats on lavapipe).
  */
-export const STRIDED_COPY_WGSL = stridedCopyWgsl('f32');
-
-/**
- * The strided copy moving vec4s (about 2.5x the bandwidth on lavapipe); the plan is then in units
- * of 4 floats, which the host arranges only when every stride and base is a multiple of 4.
- */
-export const STRIDED_COPY_VEC4_WGSL = stridedCopyWgsl('vec4<f32>');
-
-function stridedCopyWgsl(elem: string): string {
+export function stridedCopyWgsl(vec4: boolean, rank: number): string {
+  const elem = vec4 ? 'vec4<f32>' : 'f32';
+  const dims = [...Array(rank).keys()].reverse().map((k) => `
+  {
+    let n = P(${4 + k});
+    let c = rem % n;
+    rem = rem / n;
+    s += (c % P(${12 + k})) * P(${20 + k});
+    d += c * P(${28 + k});
+  }`).join('');
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> x: array<${elem}>;
 @group(0) @binding(1) var<storage, read_write> y: array<${elem}>;
@@ -39,14 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= u32(P(0))) { return; }
   var rem = i32(i);
   var s = P(1);
-  var d = P(2);
-  for (var k = P(3) - 1; k >= 0; k--) {
-    let n = P(4 + k);
-    let c = rem % n;
-    rem = rem / n;
-    s += (c % P(12 + k)) * P(20 + k);
-    d += c * P(28 + k);
-  }
+  var d = P(2);${dims}
   y[d] = x[s];
 }`;
 }
