@@ -10,7 +10,7 @@ import { packUniform } from '../runtime/bind.js';
 import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import {
-  POOL2D_WGSL, GLOBAL_POOL_THREAD_WGSL, GLOBAL_POOL_WORKGROUP_WGSL, LRN_WGSL, POOL_WG,
+  POOL2D_WGSL, POOL_ROW_RUN, GLOBAL_POOL_THREAD_WGSL, GLOBAL_POOL_WORKGROUP_WGSL, LRN_WGSL, POOL_WG,
 } from '../wgsl/pool.js';
 import { MAXPOOL_GRAD_WGSL, LRN_GRAD_WGSL } from '../wgsl/pool-grad.js';
 import { adjointDispatch, type AdjointAxis, type AdjointTerm } from './layout-grad.js';
@@ -106,10 +106,11 @@ function buildWindowPool(node: GraphNode, ins: readonly (TensorArg | undefined)[
   const [dH, dW] = pick(g.dilations, 1);
   const [pT, pL] = pick(g.padBegin, 0);
   const [pB, pR] = pick(g.padEnd, 0);
-  const total = sizeOf(outs[0]!);
+  const OWB = Math.ceil(OW / POOL_ROW_RUN);
+  const total = (sizeOf(outs[0]!) / OW) * OWB;
   const isMax = node.opType === 'MaxPool';
   const countPad = !isMax && attrInt(node, 'count_include_pad', 0) === 1 ? 1 : 0;
-  const uniform = packUniform([total, isMax ? 0 : 1, H, W, OH, OW, kH, kW, sH, sW, pT, pL, dH, dW, H + pB, W + pR, countPad, 0, 0, 0]);
+  const uniform = packUniform([total, isMax ? 0 : 1, H, W, OH, OW, kH, kW, sH, sW, pT, pL, dH, dW, H + pB, W + pR, countPad, OWB, 0, 0]);
   return {
     dispatches: [{
       label: `${node.opType}:${node.name}`,

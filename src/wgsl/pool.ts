@@ -7,10 +7,16 @@ import { FLAT_INDEX } from './common.js';
 /** Workgroup size of the per-element pooling, LRN and per-plane global pooling kernels. */
 export const POOL_WG = 128;
 
+/** Adjacent outputs of one row each invocation of POOL2D_WGSL computes (one vec4). */
+export const POOL_ROW_RUN = 4;
+
 /**
- * Windowed 2-D pooling (1-D runs as H = 1), one invocation per output element.
+ * Windowed 2-D pooling (1-D runs as H = 1); each invocation computes POOL_ROW_RUN adjacent outputs
+ * of one row, so the index arithmetic and per-invocation setup (costly on software adapters) are
+ * shared, and taps outside the input are masked with select instead of skipped with `continue`.
  * `kind` 0 = max, 1 = average. `hiH`/`hiW` are the ends of the padded extent (H + pad_end), used
  * only for the count_include_pad divisor, which counts taps inside [-pad_begin, H + pad_end).
+ * `total` counts invocations: planes x OH x OWB, OWB = ceil(OW / POOL_ROW_RUN).
  */
 export const POOL2D_WGSL = /* wgsl */ `
 struct U {
@@ -18,7 +24,7 @@ struct U {
   OH: i32, OW: i32, kH: i32, kW: i32,
   sH: i32, sW: i32, pT: i32, pL: i32,
   dH: i32, dW: i32, hiH: i32, hiW: i32,
-  countPad: i32, _a: i32, _b: i32, _c: i32,
+  countPad: i32, OWB: i32, _b: i32, _c: i32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
@@ -30,40 +36,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = flatIndex(gid, nwg, ${POOL_WG}u);
   if (i >= u.total) { return; }
   let ii = i32(i);
-  let ow = ii % u.OW;
-  let t = ii / u.OW;
+  let t = ii / u.OWB;
+  let ow0 = (ii - t * u.OWB) * 4;
   let oh = t % u.OH;
   let base = (t / u.OH) * u.H * u.W;
   let h0 = oh * u.sH - u.pT;
-  let w0 = ow * u.sW - u.pL;
-  var cntW = 0;
+  let w0 = (vec4<i32>(ow0) + vec4<i32>(0, 1, 2, 3)) * u.sW - u.pL;
+  var cntW = vec4<i32>(0);
   for (var kw = 0; kw < u.kW; kw++) {
     let w = w0 + kw * u.dW;
-    if (w >= -u.pL && w < u.hiW) { cntW++; }
+    cntW += select(vec4<i32>(0), vec4<i32>(1), (w >= vec4<i32>(-u.pL)) & (w < vec4<i32>(u.hiW)));
   }
-  var mx = -3.4028234e38;
-  var sum = 0.0;
-  var cnt = 0;
+  var mx = vec4<f32>(-3.4028234e38);
+  var sum = vec4<f32>(0.0);
+  var cnt = vec4<i32>(0);
   var cntH = 0;
   for (var kh = 0; kh < u.kH; kh++) {
     let h = h0 + kh * u.dH;
-    if (h >= -u.pT && h < u.hiH) { cntH++; }
-    if (h < 0 || h >= u.H) { continue; }
-    let row = base + h * u.W;
+    cntH += select(0, 1, h >= -u.pT && h < u.hiH);
+    let hok = h >= 0 && h < u.H;
+    let row = base + clamp(h, 0, u.H - 1) * u.W;
     for (var kw = 0; kw < u.kW; kw++) {
       let w = w0 + kw * u.dW;
-      if (w < 0 || w >= u.W) { continue; }
-      let v = x[row + w];
-      mx = max(mx, v);
-      sum += v;
-      cnt++;
+      let ok = vec4<bool>(hok) & (w >= vec4<i32>(0)) & (w < vec4<i32>(u.W));
+      let c = row + clamp(w, vec4<i32>(0), vec4<i32>(u.W - 1));
+      let v = vec4<f32>(x[c.x], x[c.y], x[c.z], x[c.w]);
+      mx = select(mx, max(mx, v), ok);
+      sum += select(vec4<f32>(0.0), v, ok);
+      cnt += select(vec4<i32>(0), vec4<i32>(1), ok);
     }
   }
-  if (u.kind == 0) {
-    y[i] = mx;
-  } else {
-    let div = select(cnt, cntH * cntW, u.countPad != 0);
-    y[i] = sum / f32(max(div, 1));
+  let div = select(cnt, cntW * cntH, u.countPad != 0);
+  let r = select(sum / vec4<f32>(max(div, vec4<i32>(1))), mx, u.kind == 0);
+  let yb = t * u.OW + ow0;
+  for (var j = 0; j < 4; j++) {
+    if (ow0 + j < u.OW) { y[yb + j] = r[j]; }
   }
 }`;
 
