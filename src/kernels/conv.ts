@@ -195,7 +195,8 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   const max = ctx.traits.maxWorkgroupsPerDimension;
   let workgroups: [number, number, number];
   if (v.kind === 'depthwise') workgroups = grid1d(total, CONV_WG, max);
-  else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * (v.lanes ?? CONV_WG))), Math.ceil(Mg / (v.chan4 * 4)), g.group];
+  else if (v.kind === 'reg' && v.lanes) workgroups = [Math.ceil(Mg / (v.chan4 * 4)), Math.ceil(N / (v.pixels * v.lanes)), g.group];
+  else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * CONV_WG)), Math.ceil(Mg / (v.chan4 * 4)), g.group];
   else workgroups = [Math.ceil(N / tn), Math.ceil(Mg / tm), g.group * S];
   if (workgroups.some((n) => n > max)) throw new GraphError(`Conv '${node.name}': output [${g.batch},${g.M},${g.OH},${g.OW}] exceeds the device's dispatch limits; use a smaller batch`);
   const pipeline = ctx.pipeline(convWgsl(opts));

@@ -181,8 +181,8 @@ ${J.map((j) => `    if (n0 + ${j}u < u.N) {
 
 @compute @workgroup_size(${lanes || CONV_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${lanes ? ', @builtin(subgroup_invocation_id) sl: u32' : ''}) {
-  let n0 = gid.x * ${o.pixels}u;
-  let m0 = wid.y * ${o.chan4 * 4}u;
+  let n0 = ${lanes ? `(wid.y * ${lanes}u + sl)` : 'gid.x'} * ${o.pixels}u;
+  let m0 = ${lanes ? 'wid.x' : 'wid.y'} * ${o.chan4 * 4}u;
   let g = wid.z;
   // With lanes a workgroup is one subgroup, and invocations past the last pixel stay to the end
   // (a broadcast reads every lane): their gathers are clamped to the last pixel by pixelSetup and
