@@ -4,11 +4,12 @@
  * of 5 submissions. Prints one JSON line per (geometry, batch, variant).
  *   TUNE_BATCHES=1,8,32 TUNE_LAYERS='3x3' TUNE_VARIANTS='["auto", {"kind":"tiled"}]' node conv-tune.mjs
  * TUNE_LAYERS: a regular expression over the layer names (default: all).
- * TUNE_VARIANTS unset: auto plus a sweep of tile shapes and K splits.
+ * TUNE_VARIANTS unset: auto plus a sweep: tile shapes and K splits on GPUs; on software adapters
+ * register blockings, with subgroup-broadcast weights where subgroups are 8 lanes wide.
  */
 import { createNodeGpu } from '../src/node.js';
 import { convOpWith, chooseConvVariant, convGeometry, type ConvVariant } from '../src/kernels/conv.js';
-import type { TensorArg } from '../src/kernels/types.js';
+import type { AdapterTraits, TensorArg } from '../src/kernels/types.js';
 import type { GraphNode } from '../src/runtime/graph.js';
 import { PipelineCache } from '../src/runtime/pipeline-cache.js';
 import { makeBuildContext } from '../src/runtime/build-context.js';
@@ -28,7 +29,14 @@ const LAYERS: [string, number, number, number, number, number, number][] = [
   ['l4.1x1.2048-512', 2048, 512, 7, 1, 1, 2], ['l4.3x3.512', 512, 512, 7, 3, 1, 2],
 ];
 
-function sweep(N: number): ConvVariant[] {
+function sweep(N: number, traits: AdapterTraits): ConvVariant[] {
+  if (traits.isSoftware) {
+    const reg: ConvVariant[] = [{ kind: 'reg', pixels: 4, chan4: 2 }, { kind: 'reg', pixels: 8, chan4: 2 }];
+    if (traits.fixedSubgroupSize === 8) {
+      for (const pixels of [4, 8] as const) for (const chan4 of [2, 4, 8] as const) reg.push({ kind: 'reg', pixels, chan4, lanes: 8 });
+    }
+    return reg;
+  }
   const v: ConvVariant[] = [{ kind: 'tiled' }, { kind: 'tiled', tm: 64, tn: 32 }, { kind: 'tiled', tm: 32, tn: 32 }, { kind: 'tiled', tm: 64, tn: 16 }];
   if (N <= 6272) for (const s of [2, 4, 8, 16]) { v.push({ kind: 'tiled', tm: 32, tn: 32, splitK: s }); v.push({ kind: 'tiled', splitK: s }); }
   return v;
@@ -53,7 +61,7 @@ async function main(): Promise<void> {
       const geo = convGeometry(node, xShape, wShape);
       const N = batch * geo.OH * geo.OW;
       const flops = 2 * N * M * C * k * k;
-      const list: (ConvVariant | 'auto')[] = given ?? ['auto', ...sweep(N)];
+      const list: (ConvVariant | 'auto')[] = given ?? ['auto', ...sweep(N, gpu.traits)];
       const owned: GPUBuffer[] = [];
       const mk = (bytes: number): BufferRange => {
         const size = Math.max(16, Math.ceil(bytes / 16) * 16);
