@@ -134,13 +134,12 @@ function regSource(o: ConvWgslOptions): string {
   const wLoads = (indent: string) => lanes
     ? [`let wl = w[wi];`, ...V.map((v) => `let w${v} = subgroupBroadcast(wl, ${v}u);`)].map((l) => indent + l).join('\n')
     : V.map((v) => `${indent}let w${v} = w[wi + ${v}u];`).join('\n');
-  const wStep = 'u.Mp4';
   let loop: string;
   if (o.pointwise) {
     loop = /* wgsl */ `
   for (var c = 0u; c < u.Cg; c = c + 1u) {
 ${wLoads('    ')}
-    wi = wi + ${wStep};
+    wi = wi + u.Mp4;
     let cb = c * u.HW;
 ${J.map((j) => `    let x${j} = x[xb${j} + p${j} + cb];`).join('\n')}
 ${J.flatMap((j) => V.map((v) => `    acc${j}_${v} = fma(w${v}, vec4<f32>(x${j}), acc${j}_${v});`)).join('\n')}
@@ -154,7 +153,7 @@ ${J.map((j) => `      let ih${j} = ih0${j} + i32(kh * u.dH);
       let rb${j} = xb${j} + c * u.HW + u32(ih${j}) * u.W;`).join('\n')}
       for (var kw = 0u; kw < u.KW; kw = kw + 1u) {
 ${wLoads('        ')}
-        wi = wi + ${wStep};
+        wi = wi + u.Mp4;
         let dw = i32(kw * u.dW);
 ${J.map((j) => `        let iw${j} = iw0${j} + dw;
         let x${j} = select(0.0, x[rb${j} + u32(iw${j})], rok${j} && u32(iw${j}) < u.W);`).join('\n')}
