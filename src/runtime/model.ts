@@ -230,17 +230,16 @@ export class Model {
     const tensors = this.normaliseFeeds(feeds);
     const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
     const { device } = this.gpu;
-    device.pushErrorScope('validation');
-    const plan = this.gradientPlan(shapes, { wrt: opts.wrt, mode: opts.mode ?? 'logit' });
-    plan.setClasses(opts.classes);
-    for (const [k, t] of tensors) writeFloats(device, plan.forward.tensor(k), t.data as Float32Array);
-    const enc = device.createCommandEncoder();
-    plan.encode(enc);
-    device.queue.submit([enc.finish()]);
-    const read = await readFloats(device, [plan.scores, ...opts.wrt.map((w) => plan.grad(w))]);
-    const err = await device.popErrorScope();
-    if (err) throw new DeviceError(`GPU validation error: ${err.message}`);
-    throwIfDeviceFailed(this.gpu);
+    let plan!: ReturnType<Model['gradientPlan']>;
+    const read = await this.inErrorScopes(async () => {
+      plan = this.gradientPlan(shapes, { wrt: opts.wrt, mode: opts.mode ?? 'logit' });
+      plan.setClasses(opts.classes);
+      for (const [k, t] of tensors) writeFloats(device, plan.forward.tensor(k), t.data as Float32Array);
+      const enc = device.createCommandEncoder();
+      plan.encode(enc);
+      device.queue.submit([enc.finish()]);
+      return readFloats(device, [plan.scores, ...opts.wrt.map((w) => plan.grad(w))]);
+    });
     const grads: Record<string, HostTensor> = {};
     opts.wrt.forEach((w, i) => { grads[w] = { dtype: 'float32', shape: plan.grad(w).shape, data: read[i + 1]! }; });
     return { scores: read[0]!, grads };
