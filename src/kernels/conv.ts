@@ -55,13 +55,13 @@ export function chooseConvVariant(traits: AdapterTraits, g: ConvGeometry): ConvV
   // broadcast weights: 1.5-2.6x the plain register kernel on ResNet layers (bench/conv-tune.ts);
   // more channels or pixels spill more than they save. Narrow groups take fewer channels. Its
   // one-subgroup workgroups cover 32 pixels, so huge outputs keep the 256-pixel ones.
-  const pixels = g.batch * g.OH * g.OW;
-  if (traits.isSoftware && traits.fixedSubgroupSize === 8 && Mg > 4 && pixels <= 32 * traits.maxWorkgroupsPerDimension) {
+  const outPixels = g.batch * g.OH * g.OW;
+  if (traits.isSoftware && traits.fixedSubgroupSize === 8 && Mg > 4 && outPixels <= 32 * traits.maxWorkgroupsPerDimension) {
     return { kind: 'reg', pixels: 4, chan4: Mg > 16 ? 8 : Mg > 8 ? 4 : 2, lanes: 8 };
   }
   // 8 pixels per invocation pays only for 1x1 convolutions (measured on lavapipe: +25 %); with a
   // spatial gather the unrolled body is twice as large and compiles 4x slower for no speed-up.
-  const pointwise = g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
+  const pointwise = isPointwise(g);
   return { kind: 'reg', pixels: pointwise && Mg >= 8 ? 8 : 4, chan4: Mg >= 8 ? 2 : 1 };
 }
 
@@ -156,7 +156,7 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   const residual = !!(node.inputs[3] && inputs[3]);
   const act = fusedActivation(node);
   const linear = linearEpilogue(act);
-  const pointwise = g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
+  const pointwise = isPointwise(g);
   const tm = v.kind === 'tiled' ? v.tm ?? 64 : 64;
   const tn = v.kind === 'tiled' ? v.tn ?? 64 : 64;
   const kTiles = Math.ceil(K / 16);
