@@ -9,7 +9,7 @@ export { Model, loadModel, type LoadOptions, type RunOptions, type RunResult, ty
 export type { ValueInfo } from './runtime/graph.js';
 export type { ExecutionPlan, GpuTensor } from './runtime/plan.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';
-export { preprocessImage, PRESETS, guessPreset, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
+export { preprocessImage, PRESETS, guessPreset, presetForInput, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
 export { explainImage, METHODS, type MethodOptions } from './xai/explain.js';
 export { sise, adaSise, selectChannels, type SiseOptions } from './xai/sise.js';
 export { gradCam, gradCamPlusPlus, scoreCam, type CamOptions, type GradCamPlusPlusOptions } from './xai/cams.js';

@@ -6,7 +6,10 @@ import { createNodeGpu } from '../src/node.js';
 import { Model } from '../src/runtime/model.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { XaiError } from '../src/runtime/errors.js';
-import { PRESETS, guessPreset, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
+import { PRESETS, guessPreset, presetForInput, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
+import { parseLabels } from './scores.js';
+
+export { toProbabilities, topK } from './scores.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = resolve(REPO_ROOT, '..', 'shared');
@@ -39,18 +42,14 @@ export function loadLabels(path: string | undefined, classes: number): string[] 
   const p = path ?? (classes === 1000 && existsSync(DEFAULT_LABELS) ? DEFAULT_LABELS : undefined);
   if (!p) return undefined;
   if (!existsSync(p)) throw new UsageError(`label file not found: ${p}`);
-  // Lines are "synset name, other names" (../shared/labels format) or plain names.
-  const lines = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim());
-  return lines.map((l) => l.replace(/^n\d{8}\s+/, '').split(',')[0]!.trim());
+  return parseLabels(readFileSync(p, 'utf8'));
 }
 
 export function preprocessingFor(model: Model, preset: string | undefined, size?: number): { name: PresetName; p: Preprocessing } {
   const input = model.inputs[0]!;
   const name = (preset ?? guessPreset(input.name, input.shape)) as PresetName;
   if (!(name in PRESETS)) throw new UsageError(`unknown preset '${preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
-  const base = PRESETS[name];
-  const h = typeof input.shape[2] === 'number' ? input.shape[2] : size ?? base.size;
-  return { name, p: { ...base, size: h, resize: base.size === base.resize ? h : Math.round(h / 0.875) } };
+  return { name, p: presetForInput(input, name, size) };
 }
 
 export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
@@ -64,21 +63,6 @@ export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?:
     if (!gpu) g.destroy();
     throw e;
   }
-}
-
-/** Probabilities from a score vector: kept as they are when they already form a distribution. */
-export function toProbabilities(scores: Float32Array): { probs: Float32Array; alreadyProbabilities: boolean } {
-  let sum = 0, min = Infinity;
-  for (const v of scores) { sum += v; min = Math.min(min, v); }
-  if (min >= 0 && Math.abs(sum - 1) < 1e-3) return { probs: scores, alreadyProbabilities: true };
-  const m = Math.max(...scores);
-  const e = scores.map((v) => Math.exp(v - m));
-  const z = e.reduce((a, b) => a + b, 0);
-  return { probs: e.map((v) => v / z), alreadyProbabilities: false };
-}
-
-export function topK(values: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[b]! - values[a]!).slice(0, k);
 }
 
 /** Runs a command body, turning known errors into a message and an exit code. */

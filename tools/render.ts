@@ -187,6 +187,9 @@ export function overlayGrid(tiles: { title: string; image: RgbaImage }[]): RgbaI
 
 // ---------------------------------------------------------------- .npy
 
+// The header is ASCII (shape digits and punctuation), so UTF-8 encoding writes the same bytes; no Node Buffer, the web page uses this too.
+const ascii = new TextEncoder();
+
 /**
  * A float32 array as NPY format version 1.0: magic, version, little-endian header length, the
  * header dict padded with spaces and ended by '\n' so the data starts at a multiple of 64 bytes.
@@ -199,9 +202,9 @@ export function encodeNpyFloat32(data: Float32Array, shape: readonly number[]): 
   const total = Math.ceil((pre + header.length + 1) / 64) * 64;
   header = header.padEnd(total - pre - 1, ' ') + '\n';
   const out = new Uint8Array(total + data.length * 4);
-  out.set([0x93, ...Buffer.from('NUMPY', 'latin1'), 1, 0], 0);
+  out.set([0x93, ...ascii.encode('NUMPY'), 1, 0], 0);
   new DataView(out.buffer).setUint16(8, header.length, true);
-  out.set(Buffer.from(header, 'latin1'), pre);
+  out.set(ascii.encode(header), pre);
   const dv = new DataView(out.buffer, total);
   for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i]!, true);
   return out;
@@ -209,12 +212,12 @@ export function encodeNpyFloat32(data: Float32Array, shape: readonly number[]): 
 
 /** Parses what encodeNpyFloat32 writes (and any little-endian float32 C-order v1/v2 .npy). */
 export function decodeNpyFloat32(bytes: Uint8Array): { shape: number[]; data: Float32Array; headerBytes: number } {
-  if (bytes[0] !== 0x93 || Buffer.from(bytes.subarray(1, 6)).toString('latin1') !== 'NUMPY') throw new Error('not an .npy file');
+  if (bytes[0] !== 0x93 || new TextDecoder('latin1').decode(bytes.subarray(1, 6)) !== 'NUMPY') throw new Error('not an .npy file');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const major = bytes[6]!;
   const hlen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = major === 1 ? 10 : 12;
-  const header = Buffer.from(bytes.subarray(start, start + hlen)).toString('latin1');
+  const header = new TextDecoder('latin1').decode(bytes.subarray(start, start + hlen));
   if (!/'descr':\s*'<f4'/.test(header) || !/'fortran_order':\s*False/.test(header)) throw new Error(`unsupported .npy header ${header}`);
   const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
   const n = shape.reduce((a, b) => a * b, 1);

@@ -113,6 +113,17 @@ export function guessPreset(inputName: string, shape: readonly (number | string)
 }
 
 /**
+ * A preset sized to a model input of shape [N, C, H, W]: the crop follows the model's H (or `size`
+ * for a symbolic H), and the resize keeps the preset's crop ratio (ImageNet's 224 of 256), except
+ * for presets that do not crop.
+ */
+export function presetForInput(input: { shape: readonly (number | string)[] }, preset: PresetName, size?: number): Preprocessing {
+  const base = PRESETS[preset];
+  const h = typeof input.shape[2] === 'number' ? input.shape[2] : size ?? base.size;
+  return { ...base, size: h, resize: base.size === base.resize ? h : Math.round(h / 0.875) };
+}
+
+/**
  * Undoes the normalisation and channel order of a model-input tensor: RGB in [0, 1], H·W·3
  * interleaved (gray is replicated). Superpixel segmentation (LIME, E-LIME) works on colours, not on
  * the normalised tensor.
