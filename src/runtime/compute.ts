@@ -46,6 +46,8 @@ export class GpuCompute {
   private readonly ctxOwned: GPUBuffer[] = [];
   private readonly tensors = new Map<GpuTensor, GPUBuffer>();
   private readonly bound = new Map<KernelProgram, BoundEntry[]>();
+  /** Completion of the submissions made through `submit` that may still be running, oldest first. */
+  private inFlight: Promise<unknown>[] = [];
 
   constructor(readonly gpu: GpuContext, readonly pipelines: PipelineCache = new PipelineCache(gpu.device)) {
     this.device = gpu.device;
@@ -100,6 +102,26 @@ export class GpuCompute {
   forget(program: KernelProgram): void {
     for (const e of this.bound.get(program) ?? []) freeEntry(e);
     this.bound.delete(program);
+  }
+
+  /**
+   * Submits an encoder's work, then waits until at most `depth` of the submissions made here are
+   * unfinished. Why: the methods' batch loops encode far faster than the GPU runs the batches; a
+   * deep queue delays cancellation by its whole length (minutes on a software adapter) and pins
+   * memory, while two in flight keep the GPU busy as the host encodes the next batch.
+   */
+  async submit(encoder: GPUCommandEncoder, depth = 2): Promise<void> {
+    this.device.queue.submit([encoder.finish()]);
+    // A rejection (lost device) surfaces through throwIfDeviceFailed, not as an unhandled promise.
+    this.inFlight.push(this.device.queue.onSubmittedWorkDone().catch(() => undefined));
+    while (this.inFlight.length > depth) await this.inFlight.shift();
+  }
+
+  /** Waits for all submitted work. */
+  async drain(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.inFlight = [];
+    throwIfDeviceFailed(this.gpu);
   }
 
   /** Reads a tensor back (waits for all submitted work that writes it). */

@@ -189,7 +189,7 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
     let progressPhase = 'evolution', progressDone = 0, progressTotal = prm.maxGenerations + 1;
     const psi = new Map<string, number>();
     const scoreRows = async (rows: readonly Uint8Array[], target: GpuTensor): Promise<Float64Array> => {
-      for (let start = 0, k = 0; start < rows.length; start += B, k++) {
+      for (let start = 0; start < rows.length; start += B) {
         const n = Math.min(B, rows.length - start);
         const bk = bucketFor(n);
         const bits = new Float32Array(n * K);
@@ -200,10 +200,9 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
         bk.plan.encode(e);
         c.run(bk.score, { inputs: [bk.logits, classT], outputs: [bk.scores] }, e);
         e.copyBufferToBuffer(bk.scores.buffer, bk.scores.offset, target.buffer, target.offset + start * 4, n * 4);
-        c.device.queue.submit([e.finish()]);
+        await c.submit(e);
         s.forwardPasses += n;
         s.progress(progressPhase, progressDone, progressTotal);
-        if (k % 4 === 3) await c.device.queue.onSubmittedWorkDone();
       }
       const r = (await c.read(target)).subarray(0, rows.length);
       rows.forEach((b, i) => psi.set(bitKey(b), r[i]!));

@@ -228,7 +228,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
       c.fill(acc, 0);
       const N = list.length;
       const phase = `round ${m + 1} of ${K1}: masked forward passes`;
-      for (let start = 0, b = 0; start < N; start += batch, b++) {
+      for (let start = 0; start < N; start += batch) {
         const n = Math.min(batch, N - start);
         const [maskedInput, scoreProg] = programsFor(n);
         const maskProg = occlusionMasksProgram(c.ctx, grid, start, n);
@@ -239,15 +239,13 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
         plan.encode(enc);
         c.run(scoreProg!, { inputs: [logits, cls], outputs: [scores] }, enc);
         c.run(accProg, { inputs: [scores, listT], outputs: [acc] }, enc);
-        c.device.queue.submit([enc.finish()]);
+        await c.submit(enc);
         c.forget(maskProg); c.forget(accProg);
         s.forwardPasses += n;
         s.progress(phase, start + n, N);
-        // Keep the queue shallow so cancellation is prompt.
-        if (b % 4 === 3) await c.device.queue.onSubmittedWorkDone();
       }
       c.run(finalise, { inputs: [acc], outputs: [S] });
-      await c.device.queue.onSubmittedWorkDone();
+      await c.drain();
       c.release(listT);
       s.phase('masked passes');
     };

@@ -187,7 +187,7 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
       return p;
     };
     const bitsF = new Float32Array(batch * K);
-    for (let start = 0, b = 0; start < N; start += batch, b++) {
+    for (let start = 0; start < N; start += batch) {
       const n = Math.min(batch, N - start);
       for (let i = 0; i < n * K; i++) bitsF[i] = bitsHost[start * K + i]!;
       // Queue writes are ordered with submits, so this batch's bits land after the last batch ran.
@@ -198,11 +198,9 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
       plan.encode(e);
       c.run(scoreProg, { inputs: [logits, classT], outputs: [rowScores] }, e);
       e.copyBufferToBuffer(rowScores.buffer, rowScores.offset, allScores.buffer, allScores.offset + start * 4, n * 4);
-      c.device.queue.submit([e.finish()]);
+      await c.submit(e);
       s.forwardPasses += n;
       s.progress('masked forward passes', start + n, N);
-      // Keep the queue shallow so cancellation is prompt.
-      if (b % 4 === 3) await c.device.queue.onSubmittedWorkDone();
     }
     const y = (await c.read(allScores)).slice(0, N);
     s.phase('masked passes');

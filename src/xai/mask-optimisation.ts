@@ -160,7 +160,6 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
     });
     c.run(spsaUpdateProgram(c.ctx, upd, true), updateIO);
 
-    let batches = 0;
     for (let t = 0; t < T; t++) {
       const e = c.device.createCommandEncoder();
       for (const ch of chunks) {
@@ -170,15 +169,12 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
         c.run(ch.score, { inputs: [logits, classT], outputs: [chunkScores] }, e);
         if (chunkScores !== scores) e.copyBufferToBuffer(chunkScores.buffer, chunkScores.offset, scores.buffer, scores.offset + ch.row0 * 4, ch.n * 4);
         s.forwardPasses += ch.n;
-        batches++;
       }
       c.run(update, updateIO, e);
-      c.device.queue.submit([e.finish()]);
+      await c.submit(e);
       s.progress('SPSA iterations', t + 1, T);
-      // Keep the queue shallow so cancellation is prompt.
-      if (batches >= 4) { batches = 0; await c.device.queue.onSubmittedWorkDone(); }
     }
-    await c.device.queue.onSubmittedWorkDone();
+    await c.drain();
     s.phase('optimisation');
 
     const mapT = c.alloc([s.height, s.width], 'mask-opt-map');

@@ -137,7 +137,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
       return p;
     };
 
-    for (let start = 0, b = 0; start < N; start += batch, b++) {
+    for (let start = 0; start < N; start += batch) {
       const n = Math.min(batch, N - start);
       const [maskedInput, scoresProg, ...accs] = programsFor(n);
       const maskProg = riseMasksProgram(c.ctx, geo, start, n);
@@ -147,14 +147,12 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
       plan.encode(e);
       c.run(scoresProg!, { inputs: [logits, classesT], outputs: [scoreMat] }, e);
       accs.forEach((prog, j) => c.run(prog, { inputs: [scoreMat, masks], outputs: [chunks[j]!.acc] }, e));
-      c.device.queue.submit([e.finish()]);
+      await c.submit(e);
       c.forget(maskProg);
       s.forwardPasses += n;
       s.progress('masked forward passes', start + n, N);
-      // Keep the queue shallow so cancellation is prompt.
-      if (b % 4 === 3) await c.device.queue.onSubmittedWorkDone();
     }
-    await c.device.queue.onSubmittedWorkDone();
+    await c.drain();
     s.phase('masked passes');
 
     // The explained class is classes[0] (allClasses: row classIndex): copy it out and min-max it.

@@ -137,17 +137,15 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
         plan.encode(e);
         s.compute.run(scoreProg, { inputs: [logits, classes], outputs: [scores, scratchGrad] }, e);
         s.compute.run(scoreAccumulateProgram(s.compute.ctx, { n, pixels: P, massNormalise: opts.massNormalise !== false, accOffset: l * P }), { inputs: [scores, masks], outputs: [maps] }, e);
-        s.compute.device.queue.submit([e.finish()]);
+        await s.compute.submit(e);
         s.forwardPasses += n;
         done += n;
         s.progress('masked forward passes', done, total);
-        // Keep the queue shallow so cancellation is prompt and memory bounded.
-        if ((start / batch) % 8 === 7) await s.compute.device.queue.onSubmittedWorkDone();
       }
       s.compute.release(idxT);
       layerMaps.push({ layer: layer.name, masks: idx.length, map: { width: s.width, height: s.height, data: new Float32Array(0) } });
     }
-    await s.compute.device.queue.onSubmittedWorkDone();
+    await s.compute.drain();
     s.phase('masked passes');
 
     // Phase 4: cascaded fusion over the layers that produced a map, then [P] min-max for display.

@@ -193,7 +193,7 @@ export class PerturbationRunner {
     const perturb = new Map<number, KernelProgram>();
     const input = plan.tensor(this.inputName);
     try {
-      for (let start = 0, b = 0; start < rows.length; start += B, b++) {
+      for (let start = 0; start < rows.length; start += B) {
         if (this.opts.signal?.aborted) throw new CancelledError('evaluation cancelled');
         const n = Math.min(B, rows.length - start);
         let prog = perturb.get(n);
@@ -207,13 +207,12 @@ export class PerturbationRunner {
           c.run(scoreProg, { inputs: [logits, batchCls], outputs: [scores, unused] }, e);
           e.copyBufferToBuffer(scores.buffer, 0, result.buffer, start * 4, n * 4);
         }
-        c.device.queue.submit([e.finish()]);
+        await c.submit(e);
         this.forwardPasses += n;
         if (afterBatch) await afterBatch({ logits, K }, start, n);
-        else if (b % 8 === 7) await c.device.queue.onSubmittedWorkDone(); // keep the queue shallow: prompt cancellation
         this.opts.onProgress?.({ phase, done: start + n, total: rows.length });
       }
-      await c.device.queue.onSubmittedWorkDone();
+      await c.drain();
     } finally {
       for (const p of perturb.values()) c.forget(p);
       c.forget(scoreProg);
