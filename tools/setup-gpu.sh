@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes WebGPU usable in Node on a machine without a GPU, and installs the ONNX conformance data.
-# Idempotent: when Dawn already finds an adapter and the test data is present it returns at once.
+# Makes WebGPU usable in Node on a machine without a GPU, and installs the ONNX conformance data;
+# with --browser (the test command) also Debian's Chromium, for the web page test.
+# Idempotent: when Dawn already finds an adapter and the rest is present it returns at once.
 # Why: Dawn rejects bookworm's stock Mesa 22.3 lavapipe; the bookworm-backports build (25.x) works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,17 +9,24 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 have_adapter() { node tools/probe-adapter.mjs >/dev/null 2>&1; }
 have_testdata() { [ -d /usr/share/libonnx-testdata/data/node ]; }
+want_browser=0; for a in "$@"; do [ "$a" = --browser ] && want_browser=1; done
+have_browser() { [ "$want_browser" = 0 ] || [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; }
 
 # Dependencies: install when missing or when the lockfile changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if have_adapter && have_testdata; then exit 0; fi
+if have_adapter && have_testdata && have_browser; then exit 0; fi
 
 if ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then
-  echo "setup-gpu: no WebGPU adapter found and this is not Debian; install a Vulkan driver (Mesa >= 24 lavapipe works) yourself." >&2
-  exit 1
+  if ! have_adapter; then
+    echo "setup-gpu: no WebGPU adapter found and this is not Debian; install a Vulkan driver (Mesa >= 24 lavapipe works) yourself." >&2
+    exit 1
+  fi
+  have_testdata || echo "setup-gpu: not Debian, so no libonnx-testdata; the conformance tests will be skipped." >&2
+  have_browser || echo "setup-gpu: not Debian, so no Chromium installed; set CHROMIUM_PATH or the web page test will be skipped." >&2
+  exit 0
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
@@ -38,9 +46,14 @@ if ! have_adapter; then
     "mesa-vulkan-drivers/${codename}-backports" libvulkan1 >/dev/null
 fi
 if ! have_testdata; then
-  [ "$updated" = 1 ] || $SUDO apt-get update -qq
+  [ "$updated" = 1 ] || { $SUDO apt-get update -qq; updated=1; }
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libonnx-testdata >/dev/null || \
     echo "setup-gpu: libonnx-testdata is not available; the conformance tests will be skipped." >&2
+fi
+if ! have_browser; then
+  [ "$updated" = 1 ] || { $SUDO apt-get update -qq; updated=1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
+    echo "setup-gpu: chromium is not available; the web page test will be skipped." >&2
 fi
 if ! node tools/probe-adapter.mjs; then
   echo "setup-gpu: still no WebGPU adapter after installing lavapipe." >&2

@@ -1,0 +1,151 @@
+/**
+ * The web page in a real browser: headless Chromium on its bundled SwiftShader WebGPU (not the
+ * lavapipe Node uses), driven by playwright-core. The page's class scores are checked against
+ * onnxruntime-node on the same photo, its Grad-CAM map against the same method run in Node, and
+ * bad input must leave a clear message and a page that still works.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { Model } from '../src/runtime/model.js';
+import { explainImage } from '../src/xai/explain.js';
+import { PRESETS, preprocessImage } from '../src/xai/preprocess.js';
+import { DEFAULT_IMAGE, DEFAULT_MODEL } from '../tools/cli-common.js';
+import { readImage } from '../tools/image-io.js';
+import { colorbarWidth } from '../tools/render.js';
+import { startWebServer, type WebServer } from '../tools/web-server.js';
+import { testGpu } from './helpers/gpu.js';
+import { compareLogits, runOrt } from './helpers/ort.js';
+import type { PageState } from '../web/main.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const have = existsSync(CHROMIUM) && existsSync(DEFAULT_MODEL) && existsSync(DEFAULT_IMAGE);
+// Flags from spec/platform.md: WebGPU on in headless mode, and no background network traffic
+// (this machine refuses it, and Chromium would retry for the whole run).
+const FLAGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+
+type Snapshot = Omit<PageState, 'result'> & { result?: PageState['result'] };
+
+describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () => {
+  let server: WebServer;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const state = (): Promise<Snapshot> => page.evaluate(() => window.webgpuXaiPage);
+  const waitFor = (pred: string, timeout = 240_000) => page.waitForFunction(pred, null, { timeout, polling: 100 });
+
+  beforeAll(async () => {
+    const { chromium } = await import('playwright-core');
+    server = await startWebServer({ port: 0 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('classifies the default photo as onnxruntime-node does and draws the Grad-CAM overlay Node computes', async () => {
+    await page.goto(`${server.url}?method=gradcam&run=1`);
+    await waitFor("['done', 'error'].includes(window.webgpuXaiPage?.status)");
+    const s = await state();
+    expect(s.error).toBeUndefined();
+    expect(s.adapter).toMatch(/swiftshader/i);
+    expect(s.model).toBe('squeezenet1.1-fp32.onnx');
+
+    // Same pixels (PNG decodes losslessly), same preprocessing, the CPU oracle.
+    const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
+    const photo = readImage(DEFAULT_IMAGE);
+    const prepared = preprocessImage(photo, PRESETS.caffe);
+    const ref = (await runOrt(bytes, { dims: prepared.shape, data: prepared.tensor }))[0]!.data;
+    const cmp = compareLogits(s.scores!, ref);
+    expect(cmp.maxRelErr).toBeLessThan(1e-3);
+    expect(cmp.top5SameOrder).toBe(true);
+    expect(s.top5!.map((t) => t.index)).toEqual(cmp.top5[0]!.b);
+    expect(s.top5![0]!.label).toBe('bull mastiff');
+
+    const r = s.result!;
+    expect(r.method).toBe('gradcam');
+    expect(r.classIndex).toBe(cmp.top5[0]!.b[0]);
+    expect(r.backwardPasses).toBe(1);
+    const gpu = await testGpu();
+    const model = await Model.load(bytes, { gpu });
+    try {
+      const node = await explainImage(model, photo, PRESETS.caffe, 'gradcam', { classIndex: r.classIndex });
+      expect([r.map.width, r.map.height]).toEqual([node.map.width, node.map.height]);
+      let maxDiff = 0, spread = 0;
+      for (let i = 0; i < node.map.data.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(r.map.data[i]! - node.map.data[i]!));
+        spread = Math.max(spread, node.map.data[i]!);
+      }
+      expect(spread).toBeGreaterThan(0.5);
+      expect(maxDiff).toBeLessThan(2e-3);
+    } finally {
+      model.destroy();
+    }
+
+    // The overlay: photo width plus the colour bar, and not a blank canvas.
+    const canvas = await page.evaluate(() => {
+      const c = document.getElementById('overlay') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set<number>();
+      for (let i = 0; i < d.length; i += 4 * 97) colours.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
+      return { width: c.width, height: c.height, colours: colours.size };
+    });
+    expect(canvas).toMatchObject({ width: photo.width + colorbarWidth(photo.height), height: photo.height });
+    expect(canvas.colours).toBeGreaterThan(50);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+
+  it('reports a truncated model, a non-image file and a class out of range, and keeps working', async () => {
+    const runs = (await state()).runs;
+    const full = readFileSync(DEFAULT_MODEL);
+    await page.setInputFiles('#model-file', { name: 'truncated.onnx', mimeType: 'application/octet-stream', buffer: full.subarray(0, 5000) });
+    await waitFor("window.webgpuXaiPage.status === 'error'");
+    expect((await state()).error).toMatch(/^ModelFormatError: \S/);
+    expect(await page.textContent('#error')).toBe((await state()).error);
+
+    await page.setInputFiles('#image-file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are not pixels') });
+    await waitFor("window.webgpuXaiPage.error?.includes('not an image')");
+
+    await page.fill('#class', '5000');
+    await page.click('#explain');
+    await waitFor("window.webgpuXaiPage.error?.includes('out of range')");
+
+    // The model and photo loaded before are still there: explaining the runner-up class works.
+    const second = (await state()).top5![1]!.index;
+    await page.fill('#class', String(second));
+    await page.click('#explain');
+    await waitFor(`window.webgpuXaiPage.runs === ${runs + 1}`);
+    const s = await state();
+    expect(s.status).toBe('done');
+    expect(s.error).toBeUndefined();
+    expect(s.model).toBe('squeezenet1.1-fp32.onnx');
+    expect(s.result!.classIndex).toBe(second);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+
+  it('cancels a long explanation and explains again afterwards', async () => {
+    const runs = (await state()).runs;
+    await page.fill('#class', '');
+    // Small batches: cancellation takes effect between batches.
+    await page.fill('#batch', '4');
+    await page.selectOption('#method', 'sise');
+    await page.click('#explain');
+    // Cancel once the masked passes have started (the progress line names the phase).
+    await waitFor("document.getElementById('phase').textContent.length > 0 && window.webgpuXaiPage.status === 'running'");
+    await page.click('#cancel');
+    await waitFor("window.webgpuXaiPage.error === 'Cancelled.'", 120_000);
+    expect((await state()).runs).toBe(runs);
+
+    await page.selectOption('#method', 'gradcam');
+    await page.click('#explain');
+    await waitFor(`window.webgpuXaiPage.runs === ${runs + 1}`);
+    expect((await state()).result!.method).toBe('gradcam');
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+});
