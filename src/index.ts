@@ -5,7 +5,7 @@
 export * from './runtime/errors.js';
 export { createGpuContext, type GpuContext, type DeviceOptions } from './runtime/device.js';
 export type { HostTensor, DType } from './runtime/tensor.js';
-export { Model, loadModel, type LoadOptions, type RunOptions, type RunResult, type Feed } from './runtime/model.js';
+export { Model, loadModel, type LoadOptions, type RunOptions, type RunResult, type Feed, type KernelSource } from './runtime/model.js';
 export type { ValueInfo } from './runtime/graph.js';
 export type { ExecutionPlan, GpuTensor } from './runtime/plan.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';

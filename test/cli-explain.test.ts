@@ -1,5 +1,5 @@
 /**
- * The `explain` and `layers` commands, run as child processes on the real SqueezeNet and images
+ * The `explain`, `layers` and `profile` commands, run as child processes on the real SqueezeNet and images
  * from ../shared: files and their formats, and that bad input leaves no files behind.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -197,5 +197,29 @@ describe.skipIf(!have)('webgpu-xai layers', () => {
     const r = await cli('layers', '--model', p);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: /m);
+  });
+});
+
+describe.skipIf(!have)('webgpu-xai profile', () => {
+  it('prints time per op type, writes a Chrome trace and the WGSL of every dispatch', async () => {
+    const trace = join(tmp, 'profile-trace.json'), dir = join(tmp, 'wgsl');
+    const r = await cli('profile', '--model', MODEL, '--runs', '1', '--trace', trace, '--wgsl', dir);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\| Conv \|/);
+    const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: { ph: string }[] }).traceEvents.filter((e) => e.ph === 'X');
+    const rows = readFileSync(join(dir, 'kernels.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
+    // One row per dispatch of the profiled pass, each naming a file that holds a compute entry point.
+    expect(rows).toHaveLength(events.length);
+    const files = new Set(rows.map((c) => c[6]!));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort()).toEqual([...files].sort());
+    for (const f of files) {
+      const src = readFileSync(join(dir, f), 'utf8');
+      const entry = rows.find((c) => c[6] === f)![5]!;
+      expect(src).toMatch(new RegExp(`@compute[^]*fn ${entry}\\b`));
+    }
+    expect(rows.filter((c) => c[2] === 'Conv').length).toBeGreaterThanOrEqual(20);
+    expect(files.size).toBeLessThan(rows.length);
+    expect(r.stdout).toContain(`${files.size} WGSL sources for ${rows.length} dispatches`);
   });
 });

@@ -68,6 +68,18 @@ function pipelineCacheFor(device: GPUDevice): PipelineCache {
   return c;
 }
 
+/** One dispatch of a forward pass and the WGSL it runs (see Model.kernelSources). */
+export interface KernelSource {
+  /** Graph node (after fusion) the dispatch belongs to. */
+  node: string;
+  opType: string;
+  /** The kernel's own label (variant). */
+  label: string;
+  workgroups: [number, number, number];
+  entryPoint: string;
+  wgsl: string;
+}
+
 export class Model {
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];
@@ -389,6 +401,20 @@ export class Model {
   get pipelineCount(): number { return this.pipelines.size; }
   /** The WGSL of every compiled kernel variant (for inspection). */
   wgslSources(): string[] { return this.pipelines.sources(); }
+
+  /**
+   * Every dispatch of the forward pass at `batch`, in order, with the node it serves and the final
+   * WGSL it runs (after fusion and variant choice for this adapter): what a kernel researcher reads
+   * next to the profile. Builds the batch's plan if it is not cached.
+   */
+  kernelSources(batch = 1): KernelSource[] {
+    const plan = this.plan(this.inputShapes(batch));
+    return plan.dispatches.map((d) => {
+      const src = this.pipelines.sourceOf(d.pipeline);
+      if (!src) throw new XaiError(`dispatch '${d.label}' of node '${d.node}' has no recorded source`);
+      return { node: d.node, opType: d.opType, label: d.label, workgroups: [...d.workgroups], entryPoint: src.entryPoint, wgsl: src.wgsl };
+    });
+  }
 
   private checkAlive(): void {
     if (this.destroyed) throw new XaiError('this model was destroyed');

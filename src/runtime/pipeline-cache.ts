@@ -6,6 +6,7 @@
 export class PipelineCache {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly sourceByPipeline = new Map<GPUComputePipeline, { wgsl: string; entryPoint: string }>();
   constructor(private readonly device: GPUDevice) {}
 
   get(wgsl: string, entryPoint = 'main'): GPUComputePipeline {
@@ -19,6 +20,7 @@ export class PipelineCache {
       }
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
       this.pipelines.set(key, p);
+      this.sourceByPipeline.set(p, { wgsl, entryPoint });
     }
     return p;
   }
@@ -26,4 +28,6 @@ export class PipelineCache {
   get size(): number { return this.pipelines.size; }
   /** Every WGSL source compiled so far (for dumping). */
   sources(): string[] { return [...this.modules.keys()]; }
+  /** The WGSL and entry point a pipeline of this cache was compiled from. */
+  sourceOf(pipeline: GPUComputePipeline): { wgsl: string; entryPoint: string } | undefined { return this.sourceByPipeline.get(pipeline); }
 }
