@@ -54,7 +54,7 @@ export const METHOD_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   gradcam: [],
   'gradcam++': ['normaliseAlpha'],
   scorecam: [],
-  rise: ['preset', 'masks', 'gridSize', 'probability'],
+  rise: ['preset', 'masks', 'gridSize', 'probability', 'tolerance', 'checkEvery'],
   iassa: ['iterations', 'window', 'stride', 'windowShrink', 'strideShrink', 'lambda', 'threshold', 'attentionResolution', 'keepRule', 'normalisation'],
   'mask-opt': ['resolution', 'pairs', 'sigma', 'learningRate', 'sparsity', 'iterations', 'optimiser'],
   lime: ['samples', 'kernelWidth', 'alpha', 'numFeatures', 'featureSelection', 'hide', 'segmentation.kernelSize', 'segmentation.maxDist', 'segmentation.ratio'],

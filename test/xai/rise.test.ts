@@ -1,7 +1,8 @@
 /**
  * RISE (methods spec 6.1): the GPU mask generator against a float64 CPU reference of the same
  * generator, the saliency of every class against a float64 reference on a tiny model whose scores
- * are easy on the CPU, seeded determinism, the known-evidence CNN, and cancellation.
+ * are easy on the CPU, the early stop against the same reference, seeded determinism, the
+ * known-evidence CNN, and cancellation.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GraphBuilder, Rng } from '../../tools/onnx-writer.js';
@@ -226,9 +227,56 @@ describe('RISE saliency', () => {
     }
   });
 
+  it('stops early once the normalised map settles, with the result of RISE at the masks it used', async () => {
+    const gpu = await testGpu();
+    const model = await Model.load(tinyModel(), { gpu });
+    try {
+      // Reference changes between checkpoints 16, 32, 48, ... (the first only snapshots).
+      const P = H * W, cls = 2, every = 16, N = 320;
+      const rowAt = (n: number) => minMax(refSaliency(n, 3, 0.4, 11).subarray(cls * P, (cls + 1) * P));
+      const refChanges: number[] = [], refErrors: number[] = [];
+      for (let n = 2 * every, prev = rowAt(every); n < N; n += every) {
+        const cur = rowAt(n);
+        refChanges.push(cur.reduce((a, v, q) => a + Math.abs(v - prev[q]!), 0) / P);
+        refErrors.push(refChanges.at(-1)! * Math.sqrt((n - every) / every));
+        prev = cur;
+      }
+      // A tolerance that the j-th estimate clears with margin and every earlier one misses with margin.
+      const j = refErrors.findIndex((v, i) => i >= 2 && v < 0.8 * Math.min(...refErrors.slice(0, i)));
+      expect(j).toBeGreaterThan(0);
+      const tolerance = refErrors[j]! * 1.1;
+      const used = every * (j + 2);
+      const opts = { masks: N, gridSize: 3, probability: 0.4, seed: 11, batchSize: 8, classIndex: cls, classes: [] };
+      const e = await rise(model, image, { ...opts, tolerance, checkEvery: every });
+      expect(e.params).toMatchObject({ masksUsed: used, tolerance, checkEvery: every });
+      const changes = e.params.changes as number[];
+      expect(changes).toHaveLength(j + 1);
+      expect(e.params.checkedAt).toEqual(Array.from({ length: j + 1 }, (_, i) => every * (i + 2)));
+      changes.forEach((c, i) => expect(Math.abs(c - refChanges[i]!)).toBeLessThan(1e-4));
+      (e.params.errorEstimates as number[]).forEach((v, i) => expect(Math.abs(v - refErrors[i]!)).toBeLessThan(1e-3));
+      expect(e.forwardPasses).toBe(used + 1);
+      // Rescaled to S over the masks it used, so it is RISE with masks = used.
+      const ref = refSaliency(used, 3, 0.4, 11).subarray(cls * P, (cls + 1) * P);
+      expect(maxAbsDiff(e.classMaps!, ref)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(e.map.data, minMax(ref))).toBeLessThan(1e-4);
+      // A tolerance never reached runs all N masks.
+      const all = await rise(model, image, { ...opts, masks: 64, tolerance: 1e-9, checkEvery: every });
+      expect(all.params).toMatchObject({ masksUsed: 64 });
+      expect(all.forwardPasses).toBe(65);
+      expect(maxAbsDiff(all.classMaps!, refSaliency(64, 3, 0.4, 11).subarray(cls * P, (cls + 1) * P))).toBeLessThan(1e-4);
+      const plain = await rise(model, image, { ...opts, masks: 64 });
+      expect(plain.params.masksUsed).toBeUndefined();
+    } finally {
+      model.destroy();
+    }
+  });
+
   it('resolves presets and rejects bad parameters', () => {
-    expect(riseParams()).toEqual({ preset: 'paper', masks: 4000, gridSize: 7, probability: 0.5, seed: 0, batchSize: 32, scoreMode: 'softmax' });
-    expect(riseParams({ preset: 'torchray' })).toEqual({ preset: 'torchray', masks: 8000, gridSize: 7, probability: 0.5, seed: 0, batchSize: 32, scoreMode: 'sigmoid' });
+    expect(riseParams()).toEqual({ preset: 'paper', masks: 4000, gridSize: 7, probability: 0.5, seed: 0, batchSize: 32, scoreMode: 'softmax', checkEvery: 500 });
+    expect(riseParams({ preset: 'torchray' })).toEqual({ preset: 'torchray', masks: 8000, gridSize: 7, probability: 0.5, seed: 0, batchSize: 32, scoreMode: 'sigmoid', checkEvery: 500 });
+    expect(riseParams({ tolerance: 0.01 }).tolerance).toBe(0.01);
+    expect(() => riseParams({ tolerance: 0 })).toThrow(InputError);
+    expect(() => riseParams({ checkEvery: 0 })).toThrow(InputError);
     expect(riseParams({ preset: 'torchray', masks: 10, scoreMode: 'softmax' })).toMatchObject({ masks: 10, scoreMode: 'softmax' });
     expect(() => riseParams({ probability: 0 })).toThrow(InputError);
     expect(() => riseParams({ masks: 1.5 })).toThrow(InputError);

@@ -9,7 +9,7 @@ import type { GpuTensor } from '../../src/runtime/plan.js';
 import { bilinearAxis, constantChannels, extremeCandidates, saliencyMasksProgram, upsampledRangeProgram } from '../../src/kernels/saliency-masks.js';
 import { maskedInputProgram } from '../../src/kernels/masked-input.js';
 import { scoreAccumulateProgram } from '../../src/kernels/score-accumulate.js';
-import { cascadeFusionProgram, minMaxNormaliseProgram, otsuProgram } from '../../src/kernels/map-ops.js';
+import { cascadeFusionProgram, mapChangeProgram, minMaxNormaliseProgram, otsuProgram } from '../../src/kernels/map-ops.js';
 import { otsuMaskHost, otsuQuantise, otsuThresholdHost } from '../../src/xai/otsu.js';
 import { testGpu } from '../helpers/gpu.js';
 
@@ -207,6 +207,40 @@ describe('min-max normalisation', () => {
       for (let p = 0; p < P; p++) want[m * P + p] = hi > lo ? (v[m * P + p]! - lo) / (hi - lo + 1e-6) : 0;
     }
     expectClose(await gc.read(t), want);
+  });
+});
+
+describe('map change between checkpoints (RISE early stop)', () => {
+  const P = 700, offset = 3 * P;
+  const norm = (v: ArrayLike<number>) => {
+    const [lo, hi] = minMax(v);
+    return Float64Array.from(v as ArrayLike<number>, (x) => (hi > lo ? (x - lo) / (hi - lo + 1e-6) : 0));
+  };
+  /** Runs the kernel on a (read) and b (the snapshot, updated in place); returns [b after, info[0]]. */
+  async function change(a: Float32Array, b: Float32Array, opts: { offset?: number; first?: boolean } = {}): Promise<[Float32Array, number]> {
+    const at = gc.upload(a, [a.length]), bt = gc.upload(b, [b.length]), info = poisoned([4]);
+    gc.run(mapChangeProgram(gc.ctx, P, opts), { inputs: [at], outputs: [bt, info] });
+    return [await gc.read(bt), (await gc.read(info))[0]!];
+  }
+  it('is the mean |N(a) − N(b)| of the normalised maps, then copies a into b', async () => {
+    const a = rand(5 * P, 21, -2, 7);
+    const b = rand(P, 22, 10, 11);
+    const [snap, got] = await change(a, b, { offset });
+    const na = norm(a.subarray(offset, offset + P)), nb = norm(b);
+    const want = na.reduce((acc, v, q) => acc + Math.abs(v - nb[q]!), 0) / P;
+    expect(want).toBeGreaterThan(0.1);
+    expect(Math.abs(got - want)).toBeLessThan(1e-5);
+    expect(Array.from(snap)).toEqual(Array.from(a.subarray(offset, offset + P)));
+  });
+  it('scales and offsets of the running sum do not count; a constant map normalises to zeros; first only copies', async () => {
+    const a = rand(P, 23, -1, 1);
+    const [, same] = await change(a, a.map((v) => 3 * v + 40));
+    expect(Math.abs(same)).toBeLessThan(1e-5);
+    const [, flat] = await change(a, new Float32Array(P).fill(2.5));
+    expect(Math.abs(flat - norm(a).reduce((acc, v) => acc + v, 0) / P)).toBeLessThan(1e-5);
+    const [snap, first] = await change(a, rand(P, 24), { first: true });
+    expect(first).toBe(-1);
+    expect(Array.from(snap)).toEqual(Array.from(a));
   });
 });
 
