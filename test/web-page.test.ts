@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Model } from '../src/runtime/model.js';
@@ -148,4 +149,39 @@ describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () 
     expect((await state()).result!.method).toBe('gradcam');
     expect(pageErrors).toEqual([]);
   }, 300_000);
+});
+
+describe.skipIf(!existsSync(DEFAULT_MODEL))('web page server', () => {
+  let server: WebServer;
+  beforeAll(async () => { server = await startWebServer({ port: 0 }); }, 60_000);
+  afterAll(async () => { await server?.close(); });
+  /** A raw GET (fetch would normalise the dot segments this test needs to send as they are). */
+  const get = (path: string, method = 'GET') => new Promise<{ status: number; body: Buffer }>((ok, fail) => {
+    const u = new URL(server.url);
+    const req = request({ host: u.hostname, port: u.port, path, method }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+
+  it('serves the page, its bundle and the shared models, and nothing else of the disk', async () => {
+    expect((await get('/')).status).toBe(200);
+    const js = await get('/main.js');
+    expect(js.status).toBe(200);
+    expect(js.body.toString()).not.toMatch(/from ["']node:/);
+    const defaults = JSON.parse((await get('/defaults.json')).body.toString()) as { models: { name: string; url: string }[] };
+    expect(defaults.models[0]!.name).toBe('squeezenet1.1-fp32.onnx');
+    const model = await get(defaults.models[0]!.url);
+    expect(model.status).toBe(200);
+    expect(model.body.equals(readFileSync(DEFAULT_MODEL))).toBe(true);
+    for (const p of ['/shared/../README.md', '/shared/models/../../main/package.json', '/shared/%2e%2e/README.md', '/shared/models/..%2f..%2fREADME.md',
+      '/shared/spec/methods.md', '/shared/models', '/shared//etc/passwd', '/package.json', '/shared/models/missing.onnx']) {
+      expect((await get(p)).status, p).toBe(404);
+    }
+    expect((await get('/shared/%E0%A4%A')).status).toBe(400);
+    expect((await get('/', 'POST')).status).toBe(405);
+  });
 });

@@ -6,7 +6,7 @@
  * WebGPU needs a secure context: localhost counts as one, a LAN address over plain HTTP does not.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,8 +59,9 @@ export async function startWebServer(opts: { port?: number; host?: string } = {}
       res.end(body);
     };
     void (async () => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
       if (req.method !== 'GET') return send(405, 'GET only');
+      let path: string;
+      try { path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname); } catch { return send(400, 'bad path'); }
       if (path === '/' || path === '/index.html') {
         bundle = await bundlePage();
         return send(200, html(), TYPES['.html']);
@@ -69,9 +70,10 @@ export async function startWebServer(opts: { port?: number; host?: string } = {}
       if (path === '/defaults.json') return send(200, JSON.stringify(defaults()), TYPES['.json']);
       if (path.startsWith('/shared/')) {
         const rel = path.slice('/shared/'.length);
+        // No escaping the served folders: ../ and absolute paths resolve outside, and so do symbolic links to elsewhere.
+        const inside = (f: string, root: string) => SHARED_DIRS.some((d) => f.startsWith(join(root, d) + sep));
         const file = resolve(SHARED, rel);
-        // No escaping the served folders (../, absolute paths, links to elsewhere by name).
-        if (!SHARED_DIRS.some((d) => file.startsWith(join(SHARED, d) + sep)) || !existsSync(file) || !statSync(file).isFile()) return send(404, 'not found');
+        if (!inside(file, SHARED) || !existsSync(file) || !statSync(file).isFile() || !inside(realpathSync(file), realpathSync(SHARED))) return send(404, 'not found');
         return send(200, readFileSync(file), TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream');
       }
       send(404, 'not found');
