@@ -1,14 +1,14 @@
 /**
  * Whole-map operations of the SISE family (methods spec 0.3 and 1.2 phase 4): in-place min-max
  * normalisation, Otsu thresholding, and the cascaded fusion of per-layer visualisation maps; and the
- * checkpoint change of a running map that RISE's early stop reads.
+ * distance of two normalised maps that RISE's early stop reads.
  * Each map is reduced by a single workgroup (maps are at most a few hundred thousand pixels), so
  * results are deterministic.
  */
 import type { BuildContext, KernelProgram } from './types.js';
 import { packUniform } from '../runtime/bind.js';
 import { GraphError } from '../runtime/errors.js';
-import { CASCADE_FUSION_WGSL, MAP_CHANGE_WGSL, MINMAX_NORMALISE_WGSL, OTSU_WGSL } from '../wgsl/map-ops.js';
+import { CASCADE_FUSION_WGSL, MAP_DISTANCE_WGSL, MINMAX_NORMALISE_WGSL, OTSU_WGSL } from '../wgsl/map-ops.js';
 
 function positive(what: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new GraphError(`${what} must be a positive integer, got ${v}`);
@@ -68,13 +68,12 @@ export function cascadeFusionProgram(ctx: BuildContext, maps: number, pixels: nu
 }
 
 /**
- * How much a running map moved since the last checkpoint, as the display sees it: info[0] = mean
- * over pixels of |N(a) − N(b)| (N = min-max normalisation, spec 0.3, so the running sum's scale and
- * offset do not matter), then b ← a. With `first` it only copies and sets info[0] = −1.
- * Bindings: { input: 0 } = a (from `offset`), { output: 0 } = b [pixels], { output: 1 } = info [≥ 1].
+ * The distance of two maps as the display sees them: info[0] = mean over pixels of |N(a) − N(b)|
+ * (N = min-max normalisation, spec 0.3, so scale and offset of running sums do not count).
+ * Bindings: { input: 0 } = a (from `offsetA`), { input: 1 } = b (from `offsetB`), { output: 0 } = info [≥ 1].
  */
-export function mapChangeProgram(ctx: BuildContext, pixels: number, opts: { offset?: number; first?: boolean; eps?: number } = {}): KernelProgram {
+export function mapDistanceProgram(ctx: BuildContext, pixels: number, opts: { offsetA?: number; offsetB?: number; eps?: number } = {}): KernelProgram {
   positive('pixels', pixels);
-  return { dispatches: [{ label: 'map-change', pipeline: ctx.pipeline(MAP_CHANGE_WGSL), workgroups: [1, 1, 1],
-    bindings: [{ input: 0 }, { output: 0 }, { output: 1 }, { uniform: packUniform([pixels, opts.offset ?? 0, opts.first ? 1 : 0, 0, { f32: opts.eps ?? 1e-6 }, 0, 0, 0]) }] }] };
+  return { dispatches: [{ label: 'map-distance', pipeline: ctx.pipeline(MAP_DISTANCE_WGSL), workgroups: [1, 1, 1],
+    bindings: [{ input: 0 }, { input: 1 }, { output: 0 }, { uniform: packUniform([pixels, opts.offsetA ?? 0, opts.offsetB ?? 0, 0, { f32: opts.eps ?? 1e-6 }, 0, 0, 0]) }] }] };
 }

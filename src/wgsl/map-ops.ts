@@ -1,6 +1,6 @@
 /**
  * Whole-map operations for the SISE family and RISE: in-place min-max normalisation, Otsu
- * thresholding, the cascaded fusion of per-layer maps, and a map's change between checkpoints. Each map is reduced by one workgroup, so there are no
+ * thresholding, the cascaded fusion of per-layer maps, and the distance of two normalised maps. Each map is reduced by one workgroup, so there are no
  * float atomics and results are deterministic; integer histogram counts use workgroup atomics,
  * which are exact.
  */
@@ -92,35 +92,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 }`;
 
 /**
- * Change of a running map since the last checkpoint (one workgroup): info[0] = mean over pixels of
- * |N(a) − N(b)| with N the min-max normalisation above (0 for a constant map), then b ← a. FIRST = 1
- * only copies and writes info[0] = -1 (no earlier checkpoint).
+ * Distance of two maps as the display sees them (one workgroup): info[0] = mean over pixels of
+ * |N(a) − N(b)|, N the min-max normalisation above (0 for a constant map).
  */
-export const MAP_CHANGE_WGSL = /* wgsl */ `
-struct U { pixels: u32, offset: u32, first: u32, pad: u32, eps: f32, p1: f32, p2: f32, p3: f32 }
+export const MAP_DISTANCE_WGSL = /* wgsl */ `
+struct U { pixels: u32, offsetA: u32, offsetB: u32, pad: u32, eps: f32, p1: f32, p2: f32, p3: f32 }
 @group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read_write> b: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> info: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 ${workgroupReduce(256)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
-  var change = -1.0;
-  if (u.first == 0u) {
-    var loA = 3.4028234e38; var hiA = -3.4028234e38; var loB = 3.4028234e38; var hiB = -3.4028234e38;
-    for (var p = l.x; p < u.pixels; p += 256u) {
-      let va = a[u.offset + p]; let vb = b[p];
-      loA = min(loA, va); hiA = max(hiA, va); loB = min(loB, vb); hiB = max(hiB, vb);
-    }
-    loA = wgMin(loA, l.x); hiA = wgMax(hiA, l.x); loB = wgMin(loB, l.x); hiB = wgMax(hiB, l.x);
-    let sA = select(1.0 / (hiA - loA + u.eps), 0.0, hiA <= loA);
-    let sB = select(1.0 / (hiB - loB + u.eps), 0.0, hiB <= loB);
-    var sum = 0.0;
-    for (var p = l.x; p < u.pixels; p += 256u) { sum += abs((a[u.offset + p] - loA) * sA - (b[p] - loB) * sB); }
-    change = wgSum(sum, l.x) / f32(u.pixels);
+  var loA = 3.4028234e38; var hiA = -3.4028234e38; var loB = 3.4028234e38; var hiB = -3.4028234e38;
+  for (var p = l.x; p < u.pixels; p += 256u) {
+    let va = a[u.offsetA + p]; let vb = b[u.offsetB + p];
+    loA = min(loA, va); hiA = max(hiA, va); loB = min(loB, vb); hiB = max(hiB, vb);
   }
-  for (var p = l.x; p < u.pixels; p += 256u) { b[p] = a[u.offset + p]; }
-  if (l.x == 0u) { info[0] = change; }
+  loA = wgMin(loA, l.x); hiA = wgMax(hiA, l.x); loB = wgMin(loB, l.x); hiB = wgMax(hiB, l.x);
+  let sA = select(1.0 / (hiA - loA + u.eps), 0.0, hiA <= loA);
+  let sB = select(1.0 / (hiB - loB + u.eps), 0.0, hiB <= loB);
+  var sum = 0.0;
+  for (var p = l.x; p < u.pixels; p += 256u) { sum += abs((a[u.offsetA + p] - loA) * sA - (b[u.offsetB + p] - loB) * sB); }
+  let d = wgSum(sum, l.x) / f32(u.pixels);
+  if (l.x == 0u) { info[0] = d; }
 }`;
 
 /**
