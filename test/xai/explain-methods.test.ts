@@ -72,6 +72,7 @@ describe('methodParameters', () => {
   });
   it('skips keys another given method takes and rejects keys none takes', () => {
     expect(methodParameters('rise', ['masks=10', 'samples=5'], ['rise', 'lime'])).toEqual({ masks: 10 });
+    expect(methodParameters('rise', ['tolerance=0.03', 'checkEvery=256'])).toEqual({ tolerance: 0.03, checkEvery: 256 });
     expect(() => methodParameters('rise', ['samples=5'])).toThrow(InputError);
     expect(() => methodParameters('rise', ['masks'])).toThrow(/key=value/);
   });
