@@ -170,7 +170,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
     const early = prm.tolerance === undefined ? undefined : {
       halves: [c.alloc([P], 'rise-half-a'), c.alloc([P], 'rise-half-b')] as const, counts: [0, 0], info: c.alloc([4], 'rise-half-distance'),
       next: prm.checkEvery, errors: [] as number[], checkedAt: [] as number[],
-      halfAccumulate: new Map<number, KernelProgram>(),
+      halfAccumulate: new Map<number, KernelProgram>(), distance: mapDistanceProgram(c.ctx, P),
     };
     if (early) for (const h of early.halves) c.fill(h, 0);
 
@@ -200,7 +200,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
       if (early && done >= early.next && done < N && early.counts[1]! > 0) {
         // One float comes back per check; the drain it costs is one batch's overlap every checkEvery masks.
         const ce = c.device.createCommandEncoder();
-        c.run(mapDistanceProgram(c.ctx, P), { inputs: [...early.halves], outputs: [early.info] }, ce);
+        c.run(early.distance, { inputs: [...early.halves], outputs: [early.info] }, ce);
         await c.submit(ce);
         const d = (await c.read(early.info))[0]!;
         s.checkCancelled();
