@@ -72,6 +72,40 @@ export interface BuildContext {
   pipeline(wgsl: string, entryPoint?: string): GPUComputePipeline;
   /** Uploads host floats as a read-only storage buffer owned by the model. */
   constBuffer(data: Float32Array, label: string): GPUBuffer;
+  /**
+   * The variant the tuner chose, or is timing, for a geometry key of {@link TuneSpec.key};
+   * undefined (or absent) means: use the family's static chooser. Only values from that key's
+   * `candidates` list are ever returned.
+   */
+  variant?(key: string): unknown;
+}
+
+/** What a family's candidate list may include besides the fp32 kernels. */
+export interface TuneCandidateOptions {
+  /** shader-f16 variants may be offered (the adapter has the feature and the user allowed it). */
+  f16: boolean;
+}
+
+/**
+ * A kernel family whose variant for a geometry is chosen by timing candidates on the device
+ * (src/runtime/tuner.ts). Candidates are plain JSON values that the family's `build` understands
+ * when `ctx.variant(key)` returns them; the runtime compares them only by their JSON text.
+ */
+export interface TuneSpec {
+  /**
+   * The geometry key of this node at these shapes: nodes with equal keys share one timing and one
+   * choice (so it must capture everything that changes the speed: shapes, strides, epilogue kind),
+   * and it must not change between releases unless the meaning of the candidates does.
+   * Undefined when the node has nothing to choose.
+   */
+  key(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], traits: AdapterTraits): string | undefined;
+  /**
+   * The variants worth timing for this node on this adapter, the static chooser's pick first.
+   * Every one must build and compute the same result (f16 ones to half precision).
+   */
+  candidates(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], traits: AdapterTraits, opts: TuneCandidateOptions): unknown[];
+  /** A short human-readable name of a candidate, for reports ("tiled 32x32 split-K 4"). */
+  describe(variant: unknown): string;
 }
 
 export interface OpDef {
@@ -99,4 +133,6 @@ export interface OpDef {
   backward?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext, wants: readonly boolean[]): KernelProgram;
   /** The GPU program for concrete shapes. Not called for alias ops. */
   build?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext): KernelProgram;
+  /** Present when the family has several kernel variants worth timing on the device. */
+  tune?: TuneSpec;
 }

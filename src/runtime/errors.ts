@@ -28,3 +28,8 @@ export class InputError extends XaiError {}
 export class DeviceError extends XaiError {}
 /** A long operation was cancelled through its AbortSignal. */
 export class CancelledError extends XaiError {}
+/**
+ * A plan at this batch would exceed a device limit (a storage binding, a buffer, a dispatch
+ * dimension). Not a user-facing failure on its own: the runtime catches it and splits the batch.
+ */
+export class BatchTooLargeError extends GraphError {}
