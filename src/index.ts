@@ -8,6 +8,8 @@ export type { HostTensor, DType } from './runtime/tensor.js';
 export { Model, loadModel, type LoadOptions, type RunOptions, type RunResult, type Feed, type KernelSource } from './runtime/model.js';
 export type { ValueInfo } from './runtime/graph.js';
 export type { ExecutionPlan, GpuTensor } from './runtime/plan.js';
+export type { TuneOptions, TuneReport, TunedGeometry, TuneProgress } from './runtime/tuner.js';
+export { localStorageTuningStore, memoryTuningStore, type TuningStore, type TunedChoice } from './runtime/tuning-cache.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';
 export { preprocessImage, PRESETS, guessPreset, presetForInput, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
 export { explainImage, METHODS, type MethodOptions } from './xai/explain.js';

@@ -3,14 +3,51 @@
  * the library. The only module under src/ that imports Node built-ins.
  */
 import { create, globals } from 'webgpu';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './runtime/device.js';
+import { mergeTuningFile, parseTuningFile, type TuningStore } from './runtime/tuning-cache.js';
 
 let dawn: GPU | undefined;
 // Dawn crashes if the object returned by create() is collected while a device lives: keep it forever.
 const keepAlive: unknown[] = [];
 
-/** A GPU context on the first Dawn adapter. Call `ctx.destroy()` when done so Node can exit. */
+/**
+ * The folder for cached kernel choices: `$WEBGPU_XAI_CACHE_DIR`, else `$XDG_CACHE_HOME/webgpu-xai`,
+ * else `~/.cache/webgpu-xai`.
+ */
+export function defaultCacheDir(): string {
+  return process.env.WEBGPU_XAI_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'webgpu-xai');
+}
+
+/**
+ * Kernel-tuning choices in one JSON file shared by every adapter of the machine. Each save re-reads
+ * the file and merges (several processes may tune at once) and replaces it by rename, so a reader
+ * never sees half a file.
+ */
+export function fileTuningStore(path = join(defaultCacheDir(), 'tuning.json')): TuningStore {
+  const read = async () => parseTuningFile(await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  }));
+  return {
+    where: path,
+    async load(adapterKey) { return (await read()).adapters[adapterKey]?.entries; },
+    async save(adapterKey, entries, adapterName) {
+      const merged = mergeTuningFile(await read(), adapterKey, adapterName, entries);
+      await mkdir(join(path, '..'), { recursive: true });
+      const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, JSON.stringify(merged, null, 1));
+      await rename(tmp, path);
+    },
+  };
+}
+
+/**
+ * A GPU context on the first Dawn adapter. Kernel choices persist in {@link fileTuningStore}
+ * unless `opts.tuningStore` says otherwise. Call `ctx.destroy()` when done so Node can exit.
+ */
 export async function createNodeGpu(opts: DeviceOptions = {}): Promise<GpuContext> {
   if (!dawn) {
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -18,7 +55,7 @@ export async function createNodeGpu(opts: DeviceOptions = {}): Promise<GpuContex
     dawn = create([]) as GPU;
     keepAlive.push(dawn);
   }
-  return createGpuContext(dawn, opts);
+  return createGpuContext(dawn, { ...opts, tuningStore: opts.tuningStore === undefined ? fileTuningStore() : opts.tuningStore });
 }
 
 /** Reads a file as bytes (for model paths). */

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeGpu } from '../src/node.js';
-import { Model } from '../src/runtime/model.js';
+import { Model, type LoadOptions } from '../src/runtime/model.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { XaiError } from '../src/runtime/errors.js';
 import { PRESETS, guessPreset, presetForInput, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
@@ -52,11 +52,11 @@ export function preprocessingFor(model: Model, preset: string | undefined, size?
   return { name, p: presetForInput(input, name, size) };
 }
 
-export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
+export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean; tune?: LoadOptions['tune'] } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
   const g = gpu ?? (await createNodeGpu());
   const t0 = performance.now();
   try {
-    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup });
+    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, ...(opts.tune !== undefined ? { tune: opts.tune } : {}) });
     return { model, gpu: g, loadMs: performance.now() - t0 };
   } catch (e) {
     // A model that fails to load must not keep the process alive through an open device.

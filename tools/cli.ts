@@ -5,6 +5,7 @@ import { profile, profileHelp } from './commands/profile.js';
 import { evaluate, evaluateHelp } from './commands/evaluate.js';
 import { explain, explainHelp } from './commands/explain.js';
 import { layers, layersHelp } from './commands/layers.js';
+import { tune, tuneHelp } from './commands/tune.js';
 import { runCommand, UsageError } from './cli-common.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
@@ -13,6 +14,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   layers: { run: layers, help: layersHelp },
   profile: { run: profile, help: profileHelp },
   evaluate: { run: evaluate, help: evaluateHelp },
+  tune: { run: tune, help: tuneHelp },
 };
 
 const usage = `Usage: webgpu-xai <command> [options]

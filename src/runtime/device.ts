@@ -4,12 +4,20 @@
  */
 import type { AdapterTraits } from '../kernels/types.js';
 import { DeviceError } from './errors.js';
+import { localStorageTuningStore, type TuningStore } from './tuning-cache.js';
 
 export interface GpuContext {
   device: GPUDevice;
   adapterName: string;
   traits: AdapterTraits;
   hasTimestamps: boolean;
+  /**
+   * Identifies the adapter for cached kernel choices: vendor, architecture, device, description
+   * (which carries the driver version), the enabled features and the traits kernels depend on.
+   */
+  adapterKey: string;
+  /** Where the kernel tuner persists its choices for this adapter; undefined: memory only. */
+  tuningStore?: TuningStore;
   /** Set when the device was lost; every later submission throws it. */
   lost?: DeviceError;
   /** Validation or out-of-memory errors captured since the last check. */
@@ -21,6 +29,32 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Request shader-f16 when the adapter offers it (default true). */
   f16?: boolean;
+  /**
+   * Where the kernel tuner keeps its choices between processes. Default: localStorage where the
+   * page has it; in Node, `createNodeGpu` passes a JSON file under the user's cache folder.
+   * `null`: keep choices in memory only.
+   */
+  tuningStore?: TuningStore | null;
+}
+
+/** The cache identity of an adapter (see GpuContext.adapterKey); pure, for tests. */
+export function adapterKeyOf(info: { vendor?: string; architecture?: string; device?: string; description?: string }, features: Iterable<string>, traits: AdapterTraits): string {
+  return JSON.stringify({
+    vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '',
+    features: [...features].sort(),
+    subgroup: traits.fixedSubgroupSize ?? 0,
+    limits: [traits.maxWorkgroupInvocations, traits.maxWorkgroupStorageBytes, traits.maxStorageBufferBindingSize],
+  });
+}
+
+function defaultTuningStore(): TuningStore | undefined {
+  try {
+    const ls = (globalThis as { localStorage?: Storage }).localStorage;
+    return ls ? localStorageTuningStore(ls) : undefined;
+  } catch {
+    // Opaque origins and some privacy modes throw on access: tune in memory only.
+    return undefined;
+  }
 }
 
 /** Kernel-choice facts from an adapter; a pure function so variant selection can be unit-tested. */
@@ -77,11 +111,14 @@ export async function createGpuContext(gpu: GPU, opts: DeviceOptions = {}): Prom
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
   const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
   const traits = adapterTraits({ ...plainInfo(info), isFallbackAdapter: info.isFallbackAdapter ?? fallback }, device.limits, device.features as ReadonlySet<string>);
+  const tuningStore = opts.tuningStore === null ? undefined : opts.tuningStore ?? defaultTuningStore();
   const ctx: GpuContext = {
     device,
     adapterName: [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ').trim() || 'unknown adapter',
     traits,
     hasTimestamps: device.features.has('timestamp-query'),
+    adapterKey: adapterKeyOf(plainInfo(info), device.features as ReadonlySet<string>, traits),
+    ...(tuningStore ? { tuningStore } : {}),
     errors: [],
     destroy: () => device.destroy(),
   };

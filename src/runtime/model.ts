@@ -19,6 +19,8 @@ import { readFloats, writeFloats } from './readback.js';
 import { profileDispatches, type Profile } from './profiler.js';
 import { GradientPlan, type GradientOptions } from './reverse.js';
 import type { ScoreMode } from '../kernels/score.js';
+import { makeBuildContext } from './build-context.js';
+import { tuneGraph, tunedVariant, tuningCacheFor, type TuneOptions, type TuneReport } from './tuner.js';
 
 export interface LoadOptions {
   gpu: GpuContext;
@@ -34,6 +36,16 @@ export interface LoadOptions {
   fuse?: boolean;
   /** Plans kept alive at once (each holds its activation buffers); default 4. */
   maxCachedPlans?: number;
+  /**
+   * Kernel self-tuning (default on). Before a plan for a new shape is built (at load for batch 1,
+   * then on the first run, explanation or `model.tune` at any other batch), the convolution and
+   * matmul variants of each distinct geometry are timed on this device and the fastest is used;
+   * choices are cached per adapter and geometry (in memory, and in `gpu.tuningStore`: a JSON file
+   * under the user's cache folder in Node, localStorage in the browser), so later loads skip the
+   * timing. Each tuning call stays within `budgetMs` (default 5000); geometries it did not reach
+   * keep the static chooser's pick until a later call. `false`: the static chooser only, no cache.
+   */
+  tune?: boolean | TuneOptions;
 }
 
 export interface RunOptions {
@@ -89,6 +101,11 @@ export class Model {
   private readonly gradPlans = new Map<string, GradientPlan>();
   private readonly constants: Map<string, HostTensor>;
   private destroyed = false;
+  /** undefined: tuning off (static chooser only). */
+  private readonly tuneOpts: TuneOptions | undefined;
+  private readonly tunedShapes = new Set<string>();
+  /** Every tuning call of this model so far, oldest first (the load's first). */
+  readonly tuneReports: TuneReport[] = [];
 
   private constructor(readonly gpu: GpuContext, readonly graph: Graph, private readonly registry: OpRegistry, private readonly opts: LoadOptions) {
     this.pipelines = pipelineCacheFor(gpu.device);
@@ -96,6 +113,7 @@ export class Model {
     for (const [k, v] of Object.entries(opts.constantInputs ?? {})) this.constants.set(k, v);
     this.inputs = graph.inputs.filter((i) => !this.constants.has(i.name));
     this.outputs = graph.outputs;
+    this.tuneOpts = opts.tune === false ? undefined : opts.tune === true || opts.tune === undefined ? {} : opts.tune;
   }
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
@@ -110,6 +128,7 @@ export class Model {
     }
     // Specialising at batch 1 surfaces shape errors at load rather than at the first run.
     const shapes = model.inputShapes();
+    if (model.tuneOpts) await model.tuneOnce(shapes);
     if (opts.warmup !== false) await model.compileKernels(shapes);
     else model.specialize(shapes, new Set());
     return model;
@@ -370,12 +389,39 @@ export class Model {
   }
 
   private buildContext(): BuildContext {
+    const o = this.tuneOpts;
+    const cache = o ? tuningCacheFor(this.gpu) : undefined;
     return {
       device: this.gpu.device,
       traits: this.gpu.traits,
       pipeline: (wgsl, entry) => this.pipelines.get(wgsl, entry),
       constBuffer: (data, label) => this.weightBuffer(`${label}#${hashFloats(data)}`, data),
+      ...(cache ? { variant: (key: string) => tunedVariant(cache, key, o?.f16 === true && this.gpu.traits.hasF16) } : {}),
     };
+  }
+
+  /**
+   * Times the kernel variants of every convolution and matmul geometry of the plan at these input
+   * shapes (or at `batch`) that the adapter's cache lacks, keeps the fastest, and reports what each
+   * geometry will run. Plans built afterwards use the choices; plans already built keep theirs.
+   * `opts` overrides the model's `tune` options for this call (`force` re-times cached ones).
+   * Runs even when the model was loaded with `tune: false`, but such a model never uses the results.
+   */
+  async tune(shapesOrBatch: ReadonlyMap<string, number[]> | number = 1, opts: TuneOptions = {}): Promise<TuneReport> {
+    this.checkAlive();
+    const shapes = typeof shapesOrBatch === 'number' ? this.inputShapes(shapesOrBatch) : shapesOrBatch;
+    const g = this.specialize(shapes, new Set());
+    const merged: TuneOptions = { ...this.tuneOpts, ...opts };
+    const report = await this.inErrorScopes(() => tuneGraph(this.gpu, g, (owned, choose) => ({ ...makeBuildContext(this.gpu, this.pipelines, owned), variant: choose }), merged));
+    this.tunedShapes.add(JSON.stringify([...shapes]));
+    this.tuneReports.push(report);
+    return report;
+  }
+
+  /** Tunes these shapes on their first use when tuning is on; later calls return at once. */
+  private async tuneOnce(shapes: ReadonlyMap<string, number[]>): Promise<void> {
+    if (!this.tuneOpts || this.tunedShapes.has(JSON.stringify([...shapes]))) return;
+    await this.tune(shapes);
   }
 
   private weightBuffer(key: string, data: Float32Array): GPUBuffer {
