@@ -4,11 +4,15 @@
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { benchInput } from './models.js';
-import type { BenchSettings, ModelSpec, Peer, PeerId, Record_ } from './types.js';
+import type { BenchSettings, ModelSpec, Peer, PeerId, Record_, TuneInfo } from './types.js';
 
-async function createPeer(id: PeerId): Promise<Peer> {
+/** What the parent hands every child: the settings, and which of our two peers measures the ceiling. */
+export type ChildSettings = BenchSettings & { quick: boolean; ceilingPeer?: PeerId };
+
+async function createPeer(id: PeerId, settings: ChildSettings): Promise<Peer> {
   switch (id) {
-    case 'ours': return (await import('./peers/ours.js')).createOurs();
+    case 'ours': return (await import('./peers/ours.js')).createOurs(true, settings.tuneBudgetMs);
+    case 'ours-static': return (await import('./peers/ours.js')).createOurs(false);
     case 'ort-web': return (await import('./peers/ort-web.js')).createOrtWeb();
     case 'tfjs': return (await import('./peers/tfjs.js')).createTfjs();
     case 'ort-node': return (await import('./peers/ort-node.js')).createOrtNode();
@@ -18,46 +22,52 @@ async function createPeer(id: PeerId): Promise<Peer> {
 const msg = (e: unknown) => ((e as Error)?.message ?? String(e)).split('\n')[0]!.slice(0, 160);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-export async function runChild(id: PeerId, models: ModelSpec[], outPath: string, settings: BenchSettings & { quick: boolean }): Promise<void> {
+const tuneText = (t: TuneInfo) => `tuned ${t.geometries} geometries in ${(t.ms / 1000).toFixed(1)} s (${t.timed} timed, ${t.fromCache} from cache, ${t.unfinished} unfinished, ${t.changed} changed, ${t.rejected} rejected${Number.isFinite(t.speedup) ? `, tuned layers ${t.speedup.toFixed(2)}x` : ''})`;
+
+export async function runChild(id: PeerId, models: ModelSpec[], outPath: string, settings: ChildSettings): Promise<void> {
   const put = (r: Record_) => appendFileSync(outPath, `${JSON.stringify(r)}\n`);
   let peer: Peer;
   try {
-    peer = await createPeer(id);
+    peer = await createPeer(id, settings);
   } catch (e) {
     put({ type: 'failed', peer: id, reason: msg(e) });
     log(`[${id}] failed to start: ${msg(e)}`);
     return;
   }
-  put({ type: 'peer', peer: id, label: peer.label, device: peer.device, initMs: peer.initMs });
+  const ours = id === 'ours' || id === 'ours-static' ? peer as import('./peers/ours.js').OursPeer : undefined;
+  put({ type: 'peer', peer: id, label: peer.label, device: peer.device, initMs: peer.initMs, ...(ours?.tuningStore ? { tuningStore: ours.tuningStore } : {}) });
   log(`[${id}] ${peer.label} on ${peer.device ?? '?'}${peer.initMs !== undefined ? ` (initialised in ${(peer.initMs / 1000).toFixed(1)} s)` : ''}`);
   try {
-    if (id === 'ours' && settings.ceiling) {
-      const ours = peer as import('./peers/ours.js').OursPeer;
+    if (ours && settings.ceiling && id === (settings.ceilingPeer ?? 'ours')) {
       for (const r of await ours.ceiling(settings.quick)) {
         put({ type: 'ceiling', peer: id, ...r });
-        log(`[ours] matmul ${r.M}^3 ${r.variant}: ${r.gflops.toFixed(1)} GFLOP/s`);
+        log(`[${id}] matmul ${r.M}^3 ${r.variant}: ${r.gflops.toFixed(1)} GFLOP/s`);
       }
     }
     for (const model of models) {
       const bytes = new Uint8Array(readFileSync(model.file));
-      if (id === 'ours') {
+      if (ours) {
         try {
-          const f = await (peer as import('./peers/ours.js').OursPeer).flops(model, bytes);
+          const f = await ours.flops(model, bytes);
           put({ type: 'flops', peer: id, model: model.name, flopsPerImage: f.flops, convs: f.convs, gemms: f.gemms });
-        } catch (e) { log(`[ours] FLOP count of ${model.name} failed: ${msg(e)}`); }
+        } catch (e) { log(`[${id}] FLOP count of ${model.name} failed: ${msg(e)}`); }
       }
       let session;
       const t0 = performance.now();
       let firstRunMs: number;
       try {
+        // A tuning peer tunes batch 1 inside load (before the batch-1 plan is built and warmed).
         session = await peer.load(model, bytes);
         const loadMs = performance.now() - t0;
         const t1 = performance.now();
         const out = await session.run(1, benchInput(1, model.chw));
         firstRunMs = performance.now() - t1;
-        put({ type: 'load', peer: id, model: model.name, loadMs, firstRunMs });
+        const lt = session.loadTune;
+        put({ type: 'load', peer: id, model: model.name, loadMs, firstRunMs, ...(lt ? { tuneMs: lt.ms } : {}) });
+        if (lt) put({ type: 'tune', peer: id, model: model.name, batch: 1, atLoad: true, info: lt });
         put({ type: 'output', peer: id, model: model.name, data: Array.from(out.subarray(0, 1000)) });
-        log(`[${id}] ${model.name}: load ${(loadMs / 1000).toFixed(1)} s, first run ${(firstRunMs / 1000).toFixed(1)} s`);
+        log(`[${id}] ${model.name}: load ${(loadMs / 1000).toFixed(1)} s${lt ? ` (of which tuning batch 1: ${(lt.ms / 1000).toFixed(1)} s)` : ''}, first run ${(firstRunMs / 1000).toFixed(1)} s`);
+        if (lt) log(`[${id}] ${model.name} b1: ${tuneText(lt)}`);
       } catch (e) {
         put({ type: 'failed', peer: id, model: model.name, reason: msg(e) });
         log(`[${id}] ${model.name} failed: ${msg(e)}`);
@@ -73,6 +83,15 @@ export async function runChild(id: PeerId, models: ModelSpec[], outPath: string,
           continue;
         }
         try {
+          // Tuning for this batch comes before its first run, which builds its plan with the choices.
+          if (session.tune && batch !== 1) {
+            let t: TuneInfo | undefined;
+            try { t = await session.tune(batch); } catch (e) { throw new Error(`tuning failed: ${msg(e)}`); }
+            if (t) {
+              put({ type: 'tune', peer: id, model: model.name, batch, atLoad: false, info: t });
+              log(`[${id}] ${model.name} b${batch}: ${tuneText(t)}`);
+            }
+          }
           const input = benchInput(batch, model.chw);
           let warmupMs = firstRunMs;
           if (batch !== 1) {

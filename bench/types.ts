@@ -8,10 +8,47 @@ export interface ModelSpec {
   weights: 'pretrained' | 'random';
 }
 
+/** One tuning call of the tuned engine, as the bench records it (from the tuner's TuneReport). */
+export interface TuneInfo {
+  /** Wall time of the tuning call, ms. */
+  ms: number;
+  budgetMs: number;
+  timer: string;
+  /** Distinct tunable geometries of the graph at this batch, and what happened to them. */
+  geometries: number;
+  timed: number;
+  fromCache: number;
+  unfinished: number;
+  /** Geometries with a single candidate (nothing to time). */
+  single: number;
+  /** Candidates that failed to build or run or disagreed with the static choice. */
+  rejected: number;
+  /** Geometries whose choice differs from the static chooser's. */
+  changed: number;
+  /** Nodes (after fusion) covered by the geometries. */
+  nodes: number;
+  /**
+   * Over the geometries where both were timed, weighted by nodes: the static choice's GPU ms and
+   * the choice's GPU ms per forward pass as the tuner timed each layer alone, and their ratio
+   * (tuneSummary's "tuned layers Nx the static choice's GPU time").
+   */
+  staticLayerMs: number;
+  tunedLayerMs: number;
+  speedup: number;
+  /** tuneSummary's line, for the JSON. */
+  summary: string;
+  /** Per geometry, for finding out why a cell moved (JSON only). */
+  detail: { key: string; op: string; nodes: number; source: string; staticChoice: string; choice: string; staticMs: number; ms: number; candidates: number; timed: number; rejected: string[] }[];
+}
+
 export interface PeerSession {
   /** One forward pass of `batch` images (NCHW floats) with upload and readback; returns output 0. */
   run(batch: number, input: Float32Array): Promise<Float32Array>;
   dispose(): Promise<void>;
+  /** The tuning the load itself did (batch 1), when the peer tunes. */
+  loadTune?: TuneInfo;
+  /** Tunes for `batch` before its first run (peers that tune); undefined when `batch` was tuned already. */
+  tune?(batch: number): Promise<TuneInfo | undefined>;
 }
 
 export interface Peer {
@@ -26,12 +63,15 @@ export interface Peer {
   close(): Promise<void>;
 }
 
-export const PEER_IDS = ['ours', 'ort-web', 'tfjs', 'ort-node'] as const;
+/** 'ours': webgpu-xai with the kernel tuner (cold cache); 'ours-static': the static chooser only. */
+export const PEER_IDS = ['ours', 'ours-static', 'ort-web', 'tfjs', 'ort-node'] as const;
 export type PeerId = (typeof PEER_IDS)[number];
 
 export type Record_ =
-  | { type: 'peer'; peer: PeerId; label: string; device?: string; initMs?: number }
-  | { type: 'load'; peer: PeerId; model: string; loadMs: number; firstRunMs: number }
+  | { type: 'peer'; peer: PeerId; label: string; device?: string; initMs?: number; tuningStore?: string }
+  /** loadMs includes tuneMs (tuning inside the load) where the peer tunes. */
+  | { type: 'load'; peer: PeerId; model: string; loadMs: number; firstRunMs: number; tuneMs?: number }
+  | { type: 'tune'; peer: PeerId; model: string; batch: number; atLoad: boolean; info: TuneInfo }
   | { type: 'cell'; peer: PeerId; model: string; batch: number; status: 'ok'; medianMs: number; minMs: number; imagesPerSec: number; reps: number; warmupMs: number; times: number[] }
   | { type: 'cell'; peer: PeerId; model: string; batch: number; status: 'failed' | 'skipped'; reason: string }
   | { type: 'failed'; peer: PeerId; model?: string; reason: string }
@@ -48,4 +88,6 @@ export interface BenchSettings {
   maxRunSeconds: number;
   /** Run the matmul ceiling (ours only). */
   ceiling: boolean;
+  /** The tuned engine's budget per model and batch, ms (each tuning call's `budgetMs`). */
+  tuneBudgetMs: number;
 }

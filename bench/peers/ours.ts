@@ -1,37 +1,93 @@
-/** webgpu-xai itself: Model.load (kernels compiled and warmed at load), Model.run with upload and readback. */
+/**
+ * webgpu-xai itself: Model.load (kernels compiled and warmed at load), Model.run with upload and
+ * readback. Two peers: 'ours' tunes (the kernel tuner times each conv/matmul geometry's variants on
+ * the device, starting from whatever tuning cache the process finds: bench/run.ts points
+ * WEBGPU_XAI_CACHE_DIR at an empty folder of its own, so that is a cold one), 'ours-static' runs the
+ * static chooser only (`tune: false`).
+ *
+ * Tuning of the tuned peer: batch 1 is tuned by Model.load itself (LoadOptions.tune with the bench's
+ * budget), because load builds and warms the batch-1 plan and a plan keeps the kernels it was built
+ * with; its TuneReport is `model.tuneReports[0]`. Every other batch is tuned by `model.tune(batch)`
+ * before that batch's first (warm-up) run, which builds its plan. Both calls get the same budget.
+ */
+import { existsSync } from 'node:fs';
 import { createNodeGpu } from '../../src/node.js';
 import { Model } from '../../src/runtime/model.js';
 import type { GpuContext } from '../../src/runtime/device.js';
+import type { TuneReport } from '../../src/runtime/tuner.js';
 import { measureMatmul } from '../../src/kernels/matmul-bench.js';
 import type { MatmulVariant } from '../../src/kernels/gemm.js';
+import { tuneSummary } from '../../tools/commands/tune.js';
 import { countFlops, type FlopCount } from '../flops.js';
-import type { ModelSpec, Peer, PeerSession } from '../types.js';
+import type { ModelSpec, Peer, PeerSession, TuneInfo } from '../types.js';
 
 export interface OursPeer extends Peer {
   gpu: GpuContext;
+  /** Where the tuned peer's choices persist (the tuner's store), for the report. */
+  tuningStore?: string;
   flops(model: ModelSpec, bytes: Uint8Array): Promise<FlopCount>;
   ceiling(quick: boolean): Promise<{ M: number; N: number; K: number; variant: string; ms: number; gflops: number }[]>;
 }
 
-export async function createOurs(): Promise<OursPeer> {
-  const gpu = await createNodeGpu();
+/** The bench's summary of one tuning call (speed-up weighted by nodes, as tuneSummary computes it). */
+export function tuneInfo(r: TuneReport): TuneInfo {
+  const measured = r.geometries.filter((g) => g.staticMs > 0 && g.ms > 0);
+  const staticLayerMs = measured.reduce((s, g) => s + g.staticMs * g.nodes.length, 0);
+  const tunedLayerMs = measured.reduce((s, g) => s + g.ms * g.nodes.length, 0);
+  return {
+    ms: r.ms, budgetMs: r.budgetMs, timer: r.timer,
+    geometries: r.geometries.length, timed: r.timed, fromCache: r.fromCache, unfinished: r.unfinished,
+    single: r.geometries.filter((g) => g.source === 'single').length,
+    rejected: r.geometries.reduce((s, g) => s + g.rejected.length, 0),
+    changed: r.geometries.filter((g) => g.choice !== g.staticChoice).length,
+    nodes: r.geometries.reduce((s, g) => s + g.nodes.length, 0),
+    staticLayerMs, tunedLayerMs, speedup: measured.length ? staticLayerMs / tunedLayerMs : NaN,
+    summary: tuneSummary(r),
+    detail: r.geometries.map((g) => ({
+      key: g.key, op: g.opType, nodes: g.nodes.length, source: g.source, staticChoice: g.staticChoice, choice: g.choice,
+      staticMs: g.staticMs, ms: g.ms, candidates: g.candidates, timed: g.timed, rejected: g.rejected.map((x) => `${x.variant}: ${x.reason}`),
+    })),
+  };
+}
+
+/** `tuned`: the kernel tuner with `tuneBudgetMs` per model and batch; else the static chooser only. */
+export async function createOurs(tuned = true, tuneBudgetMs = 600_000): Promise<OursPeer> {
+  // The static peer never reads or writes choices; the tuned one keeps them where the environment says.
+  const gpu = await createNodeGpu(tuned ? {} : { tuningStore: null });
+  const store = gpu.tuningStore?.where;
+  if (tuned && store && existsSync(store)) {
+    gpu.destroy();
+    throw new Error(`the tuning cache ${store} exists: tuning would not be measured cold (run through bench/run.ts, which gives each run an empty one)`);
+  }
   const peer: OursPeer = {
-    id: 'ours',
-    label: 'webgpu-xai',
+    id: tuned ? 'ours' : 'ours-static',
+    label: tuned ? `webgpu-xai, tuned (kernel tuner from an empty cache, budget ${(tuneBudgetMs / 1000).toFixed(0)} s per model and batch)` : 'webgpu-xai, static chooser (tune: false)',
     device: gpu.adapterName,
+    ...(tuned ? { tuningStore: store ?? 'memory only' } : {}),
     gpu,
     async load(model, bytes): Promise<PeerSession> {
-      const m = await Model.load(bytes, { gpu });
+      const m = await Model.load(bytes, { gpu, tune: tuned ? { budgetMs: tuneBudgetMs } : false });
+      const atLoad = m.tuneReports[0];
+      const tunedBatches = new Set(tuned ? [1] : []);
       return {
+        ...(atLoad ? { loadTune: tuneInfo(atLoad) } : {}),
         async run(batch, input) {
           const { outputs } = await m.run({ [model.inputName]: { dtype: 'float32', shape: [batch, ...model.chw], data: input } });
           return Float32Array.from(Object.values(outputs)[0]!.data);
         },
+        ...(tuned ? {
+          async tune(batch: number): Promise<TuneInfo | undefined> {
+            if (tunedBatches.has(batch)) return undefined;
+            tunedBatches.add(batch);
+            return tuneInfo(await m.tune(batch, { budgetMs: tuneBudgetMs }));
+          },
+        } : {}),
         async dispose() { m.destroy(); },
       };
     },
     async flops(model, bytes) {
-      const m = await Model.load(bytes, { gpu, warmup: false });
+      // No tuning here: it would fill the cache before the measured load.
+      const m = await Model.load(bytes, { gpu, warmup: false, tune: false });
       try {
         return countFlops(m.specialize(m.inputShapes(1), new Set(), false));
       } finally { m.destroy(); }
