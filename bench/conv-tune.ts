@@ -4,12 +4,13 @@
  * of 5 submissions. Prints one JSON line per (geometry, batch, variant).
  *   TUNE_BATCHES=1,8,32 TUNE_LAYERS='3x3' TUNE_VARIANTS='["auto", {"kind":"tiled"}]' node conv-tune.mjs
  * TUNE_LAYERS: a regular expression over the layer names (default: all).
- * TUNE_VARIANTS unset: auto plus a sweep: tile shapes and K splits on GPUs; on software adapters
- * register blockings, with subgroup-broadcast weights where subgroups are 8 lanes wide.
+ * TUNE_VARIANTS unset: exactly what the load-time tuner would time, `convOp.tune.candidates` for
+ * this adapter (the static choice first); TUNE_F16=1 includes the shader-f16 candidates.
  */
 import { createNodeGpu } from '../src/node.js';
-import { convOpWith, chooseConvVariant, convGeometry, type ConvVariant } from '../src/kernels/conv.js';
-import type { AdapterTraits, TensorArg } from '../src/kernels/types.js';
+import { convOp, convOpWith, chooseConvVariant, convGeometry, type ConvVariant } from '../src/kernels/conv.js';
+import { describeConvVariant } from '../src/kernels/conv-tune.js';
+import type { TensorArg } from '../src/kernels/types.js';
 import type { GraphNode } from '../src/runtime/graph.js';
 import { PipelineCache } from '../src/runtime/pipeline-cache.js';
 import { makeBuildContext } from '../src/runtime/build-context.js';
@@ -28,19 +29,6 @@ const LAYERS: [string, number, number, number, number, number, number][] = [
   ['l4.1x1.1024-512', 1024, 512, 14, 1, 1, 1], ['l4.3x3.512s2', 512, 512, 14, 3, 2, 1], ['l4.1x1.512-2048', 512, 2048, 7, 1, 1, 3], ['l4.ds.1024-2048s2', 1024, 2048, 14, 1, 2, 1],
   ['l4.1x1.2048-512', 2048, 512, 7, 1, 1, 2], ['l4.3x3.512', 512, 512, 7, 3, 1, 2],
 ];
-
-function sweep(N: number, traits: AdapterTraits): ConvVariant[] {
-  if (traits.isSoftware) {
-    const reg: ConvVariant[] = [{ kind: 'reg', pixels: 4, chan4: 2 }, { kind: 'reg', pixels: 8, chan4: 2 }];
-    if (traits.fixedSubgroupSize === 8) {
-      for (const pixels of [4, 8] as const) for (const chan4 of [2, 4, 8] as const) reg.push({ kind: 'reg', pixels, chan4, lanes: 8 });
-    }
-    return reg;
-  }
-  const v: ConvVariant[] = [{ kind: 'tiled' }, { kind: 'tiled', tm: 64, tn: 32 }, { kind: 'tiled', tm: 32, tn: 32 }, { kind: 'tiled', tm: 64, tn: 16 }];
-  if (N <= 6272) for (const s of [2, 4, 8, 16]) { v.push({ kind: 'tiled', tm: 32, tn: 32, splitK: s }); v.push({ kind: 'tiled', splitK: s }); }
-  return v;
-}
 
 async function main(): Promise<void> {
   const gpu = await createNodeGpu();
@@ -61,7 +49,8 @@ async function main(): Promise<void> {
       const geo = convGeometry(node, xShape, wShape);
       const N = batch * geo.OH * geo.OW;
       const flops = 2 * N * M * C * k * k;
-      const list: (ConvVariant | 'auto')[] = given ?? ['auto', ...sweep(N, gpu.traits)];
+      const f16 = process.env.TUNE_F16 === '1' && gpu.traits.hasF16;
+      const list: (ConvVariant | 'auto')[] = given ?? (convOp.tune!.candidates(node, args, [geo.outShape], gpu.traits, { f16 }) as ConvVariant[]);
       const owned: GPUBuffer[] = [];
       const mk = (bytes: number): BufferRange => {
         const size = Math.max(16, Math.ceil(bytes / 16) * 16);
@@ -98,7 +87,8 @@ async function main(): Promise<void> {
         ts.sort((a, b) => a - b);
         const ms = ts[2]!;
         throwIfDeviceFailed(gpu);
-        console.log(JSON.stringify({ batch, name, N, M, K: C * k * k, variant: vv === 'auto' ? { auto: chosen } : v, us: Math.round(ms * 1000 * 10) / 10, gflops: Math.round(flops / ms / 1e6) }));
+        const label = describeConvVariant(chosen) + (vv === 'auto' || JSON.stringify(chosen) === JSON.stringify(chooseConvVariant(gpu.traits, geo)) ? ' (static)' : '');
+        console.log(JSON.stringify({ batch, name, N, M, K: C * k * k, variant: label, us: Math.round(ms * 1000 * 10) / 10, gflops: Math.round(flops / ms / 1e6) }));
         for (const b of progOwned) b.destroy();
       }
       for (const b of owned) b.destroy();

@@ -4,14 +4,17 @@
  * activation (`_activation`) and a residual (input 3, added before the activation) come from the
  * optimiser's fusion pass.
  */
-import type { AdapterTraits, BindingRef, KernelProgram, OpDef, TensorArg } from './types.js';
+import type { AdapterTraits, BindingRef, BuildContext, KernelProgram, OpDef, TensorArg, TuneSpec } from './types.js';
 import type { GraphNode } from '../runtime/graph.js';
 import { attrInt, attrInts, attrString } from '../runtime/graph.js';
-import { GraphError } from '../runtime/errors.js';
+import { BatchTooLargeError, GraphError } from '../runtime/errors.js';
 import { packUniform } from '../runtime/bind.js';
 import { grid1d } from './dispatch-size.js';
 import { fusedActivation, type Activation } from './activation.js';
+import { packF16AsF32 } from './f16.js';
+import { convCandidates, convMmInput, convTuneKey, describeConvVariant, isPointwiseGeometry, splitSlices } from './conv-tune.js';
 import { convWgsl, CONV_WG, CONV_REDUCE_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
+import { convMmWgsl } from '../wgsl/conv2d-mm.js';
 import { convGradWgsl, CONV_GRAD_WG } from '../wgsl/conv2d-grad.js';
 
 /** Concrete 2-D convolution geometry (1-D convolutions have H = KH = 1). */
@@ -34,7 +37,15 @@ export type ConvVariant =
    * reduction into that many slices whose partial sums a second dispatch adds (default 1).
    * The input-gradient kernel ignores tm, tn and splitK.
    */
-  | { kind: 'tiled'; tm?: 64 | 32; tn?: 64 | 32 | 16; splitK?: number };
+  | { kind: 'tiled'; tm?: 64 | 32; tn?: 64 | 32 | 16; splitK?: number }
+  /**
+   * The shared-memory implicit GEMM of src/wgsl/conv2d-mm.ts: tm x tn output tiles (channels x
+   * pixels), rm x rn outputs per invocation, tk reduction rows per barrier; splitK > 1 cuts the
+   * reduction into that many slices added by a reduce dispatch; f16 stores weights and multiplies
+   * in half precision (shader-f16; accuracy in conv2d-mm.ts). Forward only: the gradient builder
+   * takes its own chooser's pick instead.
+   */
+  | { kind: 'mm'; tm: 32 | 64 | 128; tn: 16 | 32 | 64 | 128; rm: 4 | 8; rn: 4 | 8; tk: 8 | 16 | 32; splitK?: number; f16?: true };
 
 const TILED_SHARED_BYTES = 2 * 16 * 64 * 4;
 
@@ -114,15 +125,39 @@ export function convGeometry(node: GraphNode, x: readonly number[], w: readonly 
   return { batch, C, H, W, M, group, KH, KW, sH, sW, dH, dW, pT, pL, OH, OW, pads, outShape: [batch, M, ...outSp] };
 }
 
-/** Packs [M][Cg][KH][KW] weights into [group][k][Mp] with zero-padded channel rows. */
-export function packConvWeights(w: Float32Array | Float64Array, M: number, group: number, K: number, Mp: number): Float32Array {
+/**
+ * Packs [M][Cg][KH][KW] weights into [group][Kp][Mp] (Kp >= K rows, default K) with zero-padded
+ * channel columns and reduction rows.
+ */
+export function packConvWeights(w: Float32Array | Float64Array, M: number, group: number, K: number, Mp: number, Kp = K): Float32Array {
   const Mg = M / group;
-  const out = new Float32Array(Math.max(4, group * K * Mp));
+  const out = new Float32Array(Math.max(4, group * Kp * Mp));
   for (let oc = 0; oc < M; oc++) {
     const g = Math.floor(oc / Mg); const m = oc - g * Mg;
-    for (let k = 0; k < K; k++) out[(g * K + k) * Mp + m] = w[oc * K + k]!;
+    for (let k = 0; k < K; k++) out[(g * Kp + k) * Mp + m] = w[oc * K + k]!;
   }
   return out;
+}
+
+/** dy of a k-table row past K: any tap is then outside the image, so the gather reads zero. */
+const KTAB_OUTSIDE = 1 << 20;
+
+/**
+ * The mm kernel's gather table: per reduction row k = (c, kh, kw), the offset of the tap from the
+ * pixel's top-left input corner within its image (c*H*W + kh*dH*W + kw*dW), kh*dH and kw*dW; as
+ * i32 words in a Float32Array view (constBuffer copies bytes). Rows K..Kp-1 fall outside.
+ */
+export function convGatherTable(g: ConvGeometry, Kp: number): Float32Array {
+  const Cg = g.C / g.group; const KHW = g.KH * g.KW; const K = Cg * KHW;
+  const t = new Int32Array(Kp * 4);
+  for (let k = 0; k < Kp; k++) {
+    if (k >= K) { t[k * 4 + 1] = KTAB_OUTSIDE; continue; }
+    const c = Math.floor(k / KHW); const r = k - c * KHW;
+    const kh = Math.floor(r / g.KW); const kw = r - kh * g.KW;
+    const dy = kh * g.dH; const dx = kw * g.dW;
+    t[k * 4] = c * g.H * g.W + dy * g.W + dx; t[k * 4 + 1] = dy; t[k * 4 + 2] = dx;
+  }
+  return new Float32Array(t.buffer);
 }
 
 const F32_MAX = 3.4028234663852886e38;
@@ -142,44 +177,84 @@ export function linearEpilogue(act: Activation | undefined): [number, number, nu
   }
 }
 
-function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: Parameters<NonNullable<OpDef['build']>>[3], forced?: ConvVariant): KernelProgram {
+/** The variant a tuner value stands for, or undefined when it is not one (stale or foreign). */
+function asConvVariant(x: unknown): ConvVariant | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const k = (x as { kind?: unknown }).kind;
+  return k === 'reg' || k === 'tiled' || k === 'depthwise' || k === 'mm' ? (x as ConvVariant) : undefined;
+}
+
+/** Everything buildConv and the tune spec read from a node. */
+interface ConvSetup {
+  g: ConvGeometry & { pads: number[]; outShape: number[] };
+  act?: Activation;
+  linear?: [number, number, number];
+  residual: boolean;
+}
+
+function convSetup(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): ConvSetup {
   const X = inputs[0]; const Wt = inputs[1];
   if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
-  if (!Wt.constant) throw new GraphError(`Conv '${node.name}': weights must be constant`);
   const g = convGeometry(node, X.shape, Wt.shape);
-  const v = forced ?? chooseConvVariant(ctx.traits, g);
+  const act = fusedActivation(node);
+  const linear = linearEpilogue(act);
+  return { g, act, ...(linear ? { linear } : {}), residual: !!(node.inputs[3] && inputs[3]) };
+}
+
+/** The tuner's geometry key of a conv node (undefined: depthwise, nothing to choose). */
+function convKeyOf(s: ConvSetup): string | undefined {
+  if (s.g.C / s.g.group === 1 && s.g.group > 1) return undefined;
+  return convTuneKey(s.g, s.linear ? 'lin' : `act:${s.act?.kind ?? 'none'}`, s.residual);
+}
+
+function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: BuildContext, forced?: ConvVariant): KernelProgram {
+  const Wt = inputs[1];
+  const setup = convSetup(node, inputs);
+  if (!Wt?.constant) throw new GraphError(`Conv '${node.name}': weights must be constant`);
+  const { g, act, linear, residual } = setup;
+  const key = forced ? undefined : convKeyOf(setup);
+  const v = forced ?? (key !== undefined ? asConvVariant(ctx.variant?.(key)) : undefined) ?? chooseConvVariant(ctx.traits, g);
   const Cg = g.C / g.group; const Mg = g.M / g.group; const K = Cg * g.KH * g.KW;
   if (v.kind === 'depthwise' && Cg !== 1) throw new GraphError(`Conv '${node.name}': the depthwise kernel needs one input channel per group`);
   const B = node.inputs[2] ? inputs[2]?.constant : undefined;
   if (node.inputs[2] && !B) throw new GraphError(`Conv '${node.name}': bias must be constant`);
   if (B && B.data.length !== g.M) throw new GraphError(`Conv '${node.name}': bias has ${B.data.length} values, expected ${g.M}`);
-  const residual = !!(node.inputs[3] && inputs[3]);
-  const act = fusedActivation(node);
-  const linear = linearEpilogue(act);
   const pointwise = isPointwise(g);
-  const tm = v.kind === 'tiled' ? v.tm ?? 64 : 64;
-  const tn = v.kind === 'tiled' ? v.tn ?? 64 : 64;
-  const kTiles = Math.ceil(K / 16);
-  // Slices are whole 16-row k-tiles; a requested split larger than the tile count shrinks to it.
-  const S0 = v.kind === 'tiled' ? Math.max(1, Math.min(Math.floor(v.splitK ?? 1), kTiles)) : 1;
-  const tilesPer = Math.ceil(kTiles / S0);
-  const S = Math.ceil(kTiles / tilesPer);
-  const kPer = tilesPer * 16;
+  // Reduction tiling: tiled stages 16 rows per barrier, mm its own tk; slices are whole tiles.
+  const tk = v.kind === 'mm' ? v.tk : 16;
+  const kTiles = Math.ceil(K / tk);
+  const { S, tilesPer } = v.kind === 'tiled' || v.kind === 'mm' ? splitSlices(kTiles, v.splitK) : { S: 1, tilesPer: kTiles };
+  const kPer = tilesPer * tk;
   const split = S > 1;
+  const Kp = v.kind === 'mm' ? kTiles * tk : K;
+  const tm = v.kind === 'tiled' ? v.tm ?? 64 : v.kind === 'mm' ? v.tm : 64;
+  const tn = v.kind === 'tiled' ? v.tn ?? 64 : v.kind === 'mm' ? v.tn : 64;
+  // The epilogue options both kernel families share. With a uniform epilogue the residual binding
+  // always exists (the bias stands in when unused).
+  const epi = {
+    residual: linear ? !split : residual && !split, act: split || linear ? undefined : act,
+    ...(linear && !split ? { epilogue: 'uniform' as const } : {}),
+  };
   const opts: ConvWgslOptions = {
-    variant: v.kind === 'depthwise' ? 'depthwise' : v.kind,
+    variant: v.kind === 'depthwise' ? 'depthwise' : v.kind === 'mm' ? 'tiled' : v.kind,
     pointwise: v.kind !== 'depthwise' && pointwise,
     pixels: v.kind === 'reg' ? v.pixels : 4,
     chan4: v.kind === 'reg' ? v.chan4 : 1,
     ...(v.kind === 'reg' && v.lanes ? { lanes: v.lanes } : {}),
-    // With a uniform epilogue the residual binding always exists (the bias stands in when unused).
-    residual: linear ? !split : residual && !split, act: split || linear ? undefined : act,
-    ...(linear && !split ? { epilogue: 'uniform' as const } : {}),
-    ...(v.kind === 'tiled' ? { tileM: tm, tileN: tn, split } : {}),
+    ...epi,
+    ...(v.kind === 'tiled' ? { tileM: tm as 64 | 32, tileN: tn as 64 | 32 | 16, split } : {}),
   };
-  const Mp = Math.ceil(Mg / 8) * 8;
-  const wData = v.kind === 'depthwise' ? Float32Array.from(Wt.constant.data) : packConvWeights(Wt.constant.data, g.M, g.group, K, Mp);
-  const wBuf = ctx.constBuffer(wData, `Conv ${node.name}.W`);
+  // mm pads channels to whole tiles and the reduction to whole k-tiles, so its loads need no checks.
+  const Mp = v.kind === 'mm' ? Math.ceil(Mg / v.tm) * v.tm : Math.ceil(Mg / 8) * 8;
+  const f16 = v.kind === 'mm' && v.f16 === true;
+  let wBuf: GPUBuffer;
+  if (v.kind === 'depthwise') wBuf = ctx.constBuffer(Float32Array.from(Wt.constant.data), `Conv ${node.name}.W`);
+  else {
+    const packed = packConvWeights(Wt.constant.data, g.M, g.group, K, Mp, Kp);
+    // Layouts differ per variant: the label keeps a model's weight cache from mixing them up.
+    const label = v.kind === 'mm' ? `Conv ${node.name}.W.mm${Mp}x${Kp}${f16 ? '.f16' : ''}` : `Conv ${node.name}.W`;
+    wBuf = ctx.constBuffer(f16 ? packF16AsF32(packed) : packed, label);
+  }
   const bBuf = ctx.constBuffer(B ? Float32Array.from(B.data) : new Float32Array(g.M), `Conv ${node.name}.B`);
   const N = g.batch * g.OH * g.OW;
   const OWB = Math.ceil(g.OW / 4);
@@ -189,7 +264,7 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
     N, g.OH * g.OW, g.OW, g.OH, g.H, g.W, Cg, g.KH,
     g.KW, g.sH, g.sW, g.pT, g.pL, g.dH, g.dW, Mg,
     g.M, Mp / 4, K, g.C * g.H * g.W, g.H * g.W, OWB, total, residual ? 1 : 0,
-    S, kPer, outTotal, 0,
+    S, kPer, outTotal, Kp,
     { f32: linear?.[0] ?? 1 }, { f32: linear?.[1] ?? 0 }, { f32: linear?.[2] ?? 0 }, 0,
   ]);
   const max = ctx.traits.maxWorkgroupsPerDimension;
@@ -198,12 +273,21 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   else if (v.kind === 'reg' && v.lanes) workgroups = [Math.ceil(Mg / (v.chan4 * 4)), Math.ceil(N / (v.pixels * v.lanes)), g.group];
   else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * CONV_WG)), Math.ceil(Mg / (v.chan4 * 4)), g.group];
   else workgroups = [Math.ceil(N / tn), Math.ceil(Mg / tm), g.group * S];
-  if (workgroups.some((n) => n > max)) throw new GraphError(`Conv '${node.name}': output [${g.batch},${g.M},${g.OH},${g.OW}] exceeds the device's dispatch limits; use a smaller batch`);
-  const pipeline = ctx.pipeline(convWgsl(opts));
+  if (workgroups.some((n) => n > max)) throw new BatchTooLargeError(`Conv '${node.name}': output [${g.batch},${g.M},${g.OH},${g.OW}] exceeds the device's dispatch limits; use a smaller batch`);
+  if (split && S * outTotal * 4 > ctx.traits.maxStorageBufferBindingSize) {
+    throw new BatchTooLargeError(`Conv '${node.name}': ${S} split-K slices of [${g.batch},${g.M},${g.OH},${g.OW}] exceed the device's storage binding size`);
+  }
+  const input = convMmInput(g);
+  const pipeline = ctx.pipeline(v.kind === 'mm'
+    ? convMmWgsl({ tm: v.tm, tn: v.tn, rm: v.rm, rn: v.rn, tk: v.tk, input, split, f16, ...epi })
+    : convWgsl(opts));
+  const table: BindingRef[] = v.kind === 'mm' && input === 'gather'
+    ? [{ buffer: ctx.constBuffer(convGatherTable(g, Kp), `Conv ${node.name}.ktab.${g.H}x${g.W}x${Kp}`) }] : [];
   if (!split) {
     const bindings: BindingRef[] = [{ input: 0 }, { buffer: wBuf }, { buffer: bBuf }, { output: 0 }, { uniform }];
     if (residual) bindings.push({ input: 3 });
     else if (linear) bindings.push({ buffer: bBuf });
+    bindings.push(...table);
     return { dispatches: [{ label: `Conv ${node.name}`, pipeline, bindings, workgroups }] };
   }
   const reduce = ctx.pipeline(convWgsl(linear
@@ -214,7 +298,7 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
   else if (linear) rBindings.push({ buffer: bBuf });
   return {
     dispatches: [
-      { label: `Conv ${node.name} (split-K ${S})`, pipeline, bindings: [{ input: 0 }, { buffer: wBuf }, { scratch: 0 }, { uniform }], workgroups },
+      { label: `Conv ${node.name} (split-K ${S})`, pipeline, bindings: [{ input: 0 }, { buffer: wBuf }, { scratch: 0 }, { uniform }, ...table], workgroups },
       { label: `Conv ${node.name} (reduce)`, pipeline: reduce, bindings: rBindings, workgroups: grid1d(outTotal, CONV_REDUCE_WG, max) },
     ],
     scratchBytes: [S * outTotal * 4],
@@ -225,7 +309,7 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
  * Picks the input-gradient kernel. The gradient is a GEMM with rows = input channels of a group,
  * so the same rules as the forward chooser apply with Cg in place of Mg.
  */
-export function chooseConvGradVariant(traits: AdapterTraits, g: ConvGeometry): ConvVariant {
+export function chooseConvGradVariant(traits: AdapterTraits, g: ConvGeometry): Exclude<ConvVariant, { kind: 'mm' }> {
   const Cg = g.C / g.group;
   if (Cg === 1 && g.group > 1) return { kind: 'depthwise' };
   const tiledFits = traits.maxWorkgroupInvocations >= 256 && traits.maxWorkgroupSizeX >= 16 && traits.maxWorkgroupStorageBytes >= TILED_SHARED_BYTES;
@@ -234,7 +318,7 @@ export function chooseConvGradVariant(traits: AdapterTraits, g: ConvGeometry): C
 }
 
 function isPointwise(g: ConvGeometry): boolean {
-  return g.KH === 1 && g.KW === 1 && g.sH === 1 && g.sW === 1 && g.pT === 0 && g.pL === 0 && g.OH === g.H && g.OW === g.W;
+  return isPointwiseGeometry(g);
 }
 
 /**
@@ -254,14 +338,14 @@ export function packConvGradWeights(w: Float32Array | Float64Array, M: number, C
 }
 
 /** dX += the transposed convolution of dY (gradOutput 0) with the weights; see wgsl/conv2d-grad.ts. */
-function buildConvGrad(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: Parameters<NonNullable<OpDef['build']>>[3], forced?: ConvVariant): KernelProgram {
+function buildConvGrad(node: GraphNode, inputs: readonly (TensorArg | undefined)[], ctx: BuildContext, forced?: ConvVariant): KernelProgram {
   const X = inputs[0]; const Wt = inputs[1];
   if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
   if (!Wt.constant) throw new GraphError(`Conv '${node.name}': weights must be constant`);
   const g = convGeometry(node, X.shape, Wt.shape);
-  // The gradient kernel has no subgroup form and at most 8 channels per invocation: other forced
-  // register variants fall back to the chooser.
-  const v = forced && !(forced.kind === 'reg' && (forced.lanes || forced.chan4 > 2)) ? forced : chooseConvGradVariant(ctx.traits, g);
+  // The gradient kernel has no subgroup form, at most 8 channels per invocation and no mm form:
+  // other forced variants fall back to the chooser (gradients are not tuned).
+  const v = forced && forced.kind !== 'mm' && !(forced.kind === 'reg' && (forced.lanes || forced.chan4 > 2)) ? forced : chooseConvGradVariant(ctx.traits, g);
   const Cg = g.C / g.group; const Mg = g.M / g.group; const KHW = g.KH * g.KW;
   if (v.kind === 'depthwise' && Cg !== 1) throw new GraphError(`Conv '${node.name}': the depthwise gradient kernel needs one input channel per group`);
   const Cgp = Math.ceil(Cg / 8) * 8;
@@ -281,7 +365,7 @@ function buildConvGrad(node: GraphNode, inputs: readonly (TensorArg | undefined)
   if (v.kind === 'depthwise') workgroups = grid1d(total, CONV_GRAD_WG, max);
   else if (v.kind === 'reg') workgroups = [Math.ceil(N / (v.pixels * CONV_GRAD_WG)), Math.ceil(Cg / (v.chan4 * 4)), g.group];
   else workgroups = [Math.ceil(N / 64), Math.ceil(Cg / 64), g.group];
-  if (workgroups.some((n) => n > max)) throw new GraphError(`Conv '${node.name}': input gradient [${g.batch},${g.C},${g.H},${g.W}] exceeds the device's dispatch limits; use a smaller batch`);
+  if (workgroups.some((n) => n > max)) throw new BatchTooLargeError(`Conv '${node.name}': input gradient [${g.batch},${g.C},${g.H},${g.W}] exceeds the device's dispatch limits; use a smaller batch`);
   const pipeline = ctx.pipeline(convGradWgsl({
     variant: v.kind,
     pointwise: v.kind !== 'depthwise' && isPointwise(g),
@@ -291,9 +375,35 @@ function buildConvGrad(node: GraphNode, inputs: readonly (TensorArg | undefined)
   return { dispatches: [{ label: `ConvGrad ${node.name}`, pipeline, bindings: [{ gradOutput: 0 }, { buffer: wBuf }, { gradInput: 0 }, { uniform }], workgroups }] };
 }
 
-/** Conv with an optional forced kernel variant (tests, benchmarks); it applies to backward too. */
+/**
+ * The tuner's view of Conv: one key per geometry and epilogue class, the candidates of
+ * kernels/conv-tune.ts after the static choice.
+ */
+export const convTune: TuneSpec = {
+  key(node, inputs, _outputs, traits) {
+    const s = convSetup(node, inputs);
+    const key = convKeyOf(s);
+    if (key === undefined) return undefined;
+    // Nothing to choose when even the f16-inclusive list has one entry.
+    return convCandidates(s.g, traits, { f16: traits.hasF16 }, chooseConvVariant(traits, s.g)).length > 1 ? key : undefined;
+  },
+  candidates(node, inputs, _outputs, traits, opts) {
+    const s = convSetup(node, inputs);
+    return convCandidates(s.g, traits, opts, chooseConvVariant(traits, s.g));
+  },
+  describe(v) {
+    const c = asConvVariant(v);
+    return c ? describeConvVariant(c) : JSON.stringify(v);
+  },
+};
+
+/**
+ * Conv with an optional forced kernel variant (tests, benchmarks); it applies to backward where the
+ * gradient kernel has that form. Only the unforced op is tunable.
+ */
 export function convOpWith(forced?: ConvVariant): OpDef {
   return {
+    ...(forced ? {} : { tune: convTune }),
     opTypes: ['Conv'],
     hostInputs: () => [1, 2],
     inferShapes: (node, inputs) => {

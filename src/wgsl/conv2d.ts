@@ -23,7 +23,7 @@ struct U {
   pL: i32, dH: u32, dW: u32, Mg: u32,
   M: u32, Mp4: u32, K: u32, xImg: u32,
   HW: u32, OWB: u32, total: u32, hasRes: u32,
-  S: u32, kPer: u32, outTotal: u32, pad1: u32,
+  S: u32, kPer: u32, outTotal: u32, Kp: u32,
   slope: f32, lo: f32, hi: f32, pad2: u32,
 }`;
 
@@ -65,7 +65,7 @@ export interface ConvWgslOptions {
 }
 
 /** finish(): bias, then residual and activation, baked or read from the uniform block. */
-function finishFn(o: ConvWgslOptions): string {
+export function finishFn(o: Pick<ConvWgslOptions, 'residual' | 'act' | 'epilogue'>): string {
   if (o.epilogue === 'uniform') return /* wgsl */ `
 fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
   var v = acc + bias[oc];

@@ -24,12 +24,22 @@ function randT(shape: number[]): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
 }
-function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
+/**
+ * |got - ref| <= tol * max(1, |ref|) per element; with `scaled`, tol * max(1, max |ref|) instead
+ * (half precision: the error follows the size of the partial sums, not of the output element).
+ */
+function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4, scaled = false, preActivation: ArrayLike<number> = ref): void {
   expect(got.length).toBe(ref.length);
+  // A clamping activation hides the size of the sums: the scale is that of the values before it.
+  let scale = 1;
+  if (scaled) for (let i = 0; i < preActivation.length; i++) scale = Math.max(scale, Math.abs(preActivation[i]!));
+  let worst = 0;
   for (let i = 0; i < ref.length; i++) {
     const g = got[i]!; const r = ref[i]!;
-    if (!(Math.abs(g - r) <= tol * Math.max(1, Math.abs(r)))) throw new Error(`element ${i}: got ${g}, want ${r}`);
+    if (!(Math.abs(g - r) <= tol * (scaled ? scale : Math.max(1, Math.abs(r))))) throw new Error(`element ${i}: got ${g}, want ${r}`);
+    worst = Math.max(worst, Math.abs(g - r) / scale);
   }
+  if (scaled && process.env.CONV_F16_REPORT) console.log(`f16 error ${worst.toExponential(2)} of scale ${scale.toPrecision(3)}`);
 }
 
 const CASES: Case[] = [
@@ -46,6 +56,10 @@ const CASES: Case[] = [
   { name: '1x1 stride 2', x: [1, 8, 7, 7], w: [12, 8, 1, 1], strides: [2, 2] },
   { name: 'many tiles', x: [2, 8, 9, 9], w: [70, 8, 3, 3], pads: [1, 1, 1, 1], bias: true },
   { name: 'grouped 4 channels per group', x: [1, 8, 6, 6], w: [16, 4, 3, 3], group: 2, pads: [1, 1, 1, 1] },
+  // H*W % 4 == 0: the mm kernel loads four pixels per vec4.
+  { name: '1x1 pointwise, H*W a multiple of 4, batch 2', x: [2, 12, 4, 6], w: [40, 12, 1, 1], bias: true },
+  // A reduction of many k-tiles (split-K slices of several tiles each).
+  { name: 'long reduction 3x3', x: [1, 40, 6, 5], w: [24, 40, 3, 3], pads: [1, 1, 1, 1], bias: true },
 ];
 
 const VARIANTS: (ConvVariant | undefined)[] = [
@@ -64,17 +78,40 @@ const VARIANTS: (ConvVariant | undefined)[] = [
   { kind: 'tiled', tm: 32, tn: 32, splitK: 3 },
   { kind: 'tiled', splitK: 16 },
   { kind: 'depthwise' },
+  // Shared-memory implicit GEMM: every register block and k-step, tile edges past the data.
+  { kind: 'mm', tm: 32, tn: 32, rm: 4, rn: 4, tk: 16 },
+  { kind: 'mm', tm: 64, tn: 64, rm: 4, rn: 4, tk: 8 },
+  { kind: 'mm', tm: 64, tn: 32, rm: 8, rn: 4, tk: 32 },
+  { kind: 'mm', tm: 32, tn: 64, rm: 4, rn: 8, tk: 16 },
+  { kind: 'mm', tm: 128, tn: 128, rm: 8, rn: 8, tk: 8 },
+  { kind: 'mm', tm: 32, tn: 16, rm: 4, rn: 4, tk: 8, splitK: 3 },
+  { kind: 'mm', tm: 64, tn: 64, rm: 8, rn: 8, tk: 16, splitK: 16 },
+  // Half precision (skipped without shader-f16; looser tolerance, see F16_TOL).
+  { kind: 'mm', tm: 64, tn: 64, rm: 4, rn: 4, tk: 16, f16: true },
+  { kind: 'mm', tm: 32, tn: 32, rm: 4, rn: 8, tk: 32, splitK: 2, f16: true },
 ];
 const vname = (v: ConvVariant | undefined) => {
   if (!v) return 'auto';
   if (v.kind === 'reg') return `reg-${v.pixels}x${v.chan4 * 4}${v.lanes ? `-lanes${v.lanes}` : ''}`;
   if (v.kind === 'tiled') return `tiled-${v.tm ?? 64}x${v.tn ?? 64}${v.splitK ? `-split${v.splitK}` : ''}`;
+  if (v.kind === 'mm') return `mm-${v.tm}x${v.tn}-r${v.rm}x${v.rn}-k${v.tk}${v.splitK ? `-split${v.splitK}` : ''}${v.f16 ? '-f16' : ''}`;
   return v.kind;
 };
 
-/** Subgroup variants need a device whose subgroups have exactly that many lanes. */
+/**
+ * Tolerance of the f16 mm variants, relative to the output's scale (max(1, max |reference|)) with
+ * inputs and weights uniform in [-1, 1]: inputs and weights rounded to 11 significant bits and
+ * products summed in f16 within each k-tile. The measured worst case over these cases is in
+ * src/wgsl/conv2d-mm.ts (CONV_F16_REPORT=1 prints it per case).
+ */
+const F16_TOL = 5e-3;
+const isF16 = (v: ConvVariant | undefined) => v?.kind === 'mm' && v.f16 === true;
+const tolOf = (v: ConvVariant | undefined) => (isF16(v) ? F16_TOL : 1e-4);
+
+/** Subgroup variants need a device whose subgroups have exactly that many lanes; f16 ones shader-f16. */
 async function skipWithoutLanes(v: ConvVariant | undefined, t: { skip: (note?: string) => void }): Promise<void> {
   if (v?.kind === 'reg' && v.lanes && (await testGpu()).traits.fixedSubgroupSize !== v.lanes) t.skip(`no ${v.lanes}-lane subgroups on this adapter`);
+  if (v?.kind === 'mm' && v.f16 && !(await testGpu()).traits.hasF16) t.skip('no shader-f16 on this adapter');
 }
 
 describe('Conv', () => {
@@ -89,7 +126,7 @@ describe('Conv', () => {
         const [y] = await runOp(convOpWith(v), node, b ? [x, w, b] : [x, w]);
         const ref = convRef(c, x, w, b);
         expect(y!.shape).toEqual(ref.shape);
-        expectClose(y!.data, ref.data);
+        expectClose(y!.data, ref.data, tolOf(v), isF16(v));
       });
     }
   }
@@ -112,11 +149,11 @@ describe('Conv', () => {
       for (const [act, params, f] of acts) {
         const node = makeNode('Conv', { ...attrsOf(c), _activation: act, _activation_params: params }, 4);
         const [y] = await runOp(convOpWith(v), node, [x, w, b, r]);
-        expectClose(y!.data, ref0.data.map((t, i) => f(t + r.data[i]!)));
+        expectClose(y!.data, ref0.data.map((t, i) => f(t + r.data[i]!)), tolOf(v), isF16(v), ref0.data.map((t, i) => t + r.data[i]!));
         // Activation without residual (no 4th input).
         const node3 = makeNode('Conv', { ...attrsOf(c), _activation: act, _activation_params: params }, 3);
         const [y3] = await runOp(convOpWith(v), node3, [x, w, b]);
-        expectClose(y3!.data, ref0.data.map(f));
+        expectClose(y3!.data, ref0.data.map(f), tolOf(v), isF16(v), ref0.data);
       }
     });
   }
