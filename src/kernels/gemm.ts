@@ -3,23 +3,24 @@
  * packed at build time into the kernel's zero-padded layout (and the original initializer is then
  * never bound, so it is not uploaded); GPU-resident B is read in place through strides.
  */
-import type { AdapterTraits, BindingRef, BuildContext, Dispatch, KernelProgram, OpDef, TensorArg } from './types.js';
+import type { AdapterTraits, BindingRef, BuildContext, Dispatch, KernelProgram, OpDef, TensorArg, TuneSpec } from './types.js';
 import type { GraphNode } from '../runtime/graph.js';
 import { attrFloat, attrInt } from '../runtime/graph.js';
-import { GraphError } from '../runtime/errors.js';
+import { BatchTooLargeError, GraphError } from '../runtime/errors.js';
 import { sizeOf } from '../runtime/tensor.js';
 import { packUniform } from '../runtime/bind.js';
 import { fusedActivation, type Activation } from './activation.js';
-import { matmulWgsl, MATMUL_REG_WG, MATMUL_TILE, type MatmulWgslOptions } from '../wgsl/matmul.js';
+import { matmulWgsl, MATMUL_DOT_WG, MATMUL_REG_WG, MATMUL_TILE, type MatmulWgslOptions } from '../wgsl/matmul.js';
 import { BATCH_REDUCE_WGSL, BIAS_GRAD_WGSL, MATMUL_GRAD_WG } from '../wgsl/matmul-grad.js';
 import { grid1d } from './dispatch-size.js';
 
-/** Tiling of one matmul: what chooseMatmulVariant decides. */
-export interface MatmulVariant {
-  variant: 'reg' | 'tiled';
-  rows: 1 | 4 | 8;
-  cols4: 1 | 2;
-}
+/**
+ * Tiling of one matmul: what chooseMatmulVariant decides (reg or tiled) or the tuner picks. `dot`
+ * (rows 1 or 4, cols4 1, 2 or 4 per workgroup) splits K over a workgroup: skinny products only.
+ */
+export type MatmulVariant =
+  | { variant: 'reg' | 'tiled'; rows: 1 | 4 | 8; cols4: 1 | 2 }
+  | { variant: 'dot'; rows: 1 | 4; cols4: 1 | 2 | 4 };
 
 /** Problem size seen by the chooser (per batch entry). */
 export interface MatmulShape { M: number; N: number; K: number; batch: number }
@@ -93,9 +94,21 @@ function mergeBatchDims(dims: number[], sa: number[], sb: number[]): { dims: num
   return { dims: d, sa: a, sb: b };
 }
 
-function buildMatmul(p: MatmulProblem, ctx: BuildContext, forced?: MatmulVariant, label = 'matmul'): KernelProgram {
+/** The variant a tuner value stands for, or undefined when it is not one. */
+function asMatmulVariant(x: unknown): MatmulVariant | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const v = (x as { variant?: unknown }).variant;
+  return v === 'reg' || v === 'tiled' || v === 'dot' ? (x as MatmulVariant) : undefined;
+}
+
+/**
+ * `tuneKey`: forward builds pass their geometry key so a tuned choice applies; backward products
+ * do not (gradients are not tuned).
+ */
+function buildMatmul(p: MatmulProblem, ctx: BuildContext, forced?: MatmulVariant, label = 'matmul', tuneKey?: string): KernelProgram {
   const batch = p.batchDims.reduce((x, y) => x * y, 1);
-  const v = forced ?? chooseMatmulVariant(ctx.traits, { M: p.M, N: p.N, K: p.K, batch });
+  const tuned = !forced && tuneKey !== undefined ? asMatmulVariant(ctx.variant?.(tuneKey)) : undefined;
+  const v = forced ?? tuned ?? chooseMatmulVariant(ctx.traits, { M: p.M, N: p.N, K: p.K, batch });
   const merged = mergeBatchDims(p.batchDims, p.aBatch, p.bBatch);
   let bRef: BindingRef;
   let sBk = p.sBk;
@@ -123,11 +136,92 @@ function buildMatmul(p: MatmulProblem, ctx: BuildContext, forced?: MatmulVariant
   const bindings: BindingRef[] = [p.aRef ?? { input: 0 }, bRef, cRef, p.yRef ?? { output: 0 }, { uniform }];
   if (p.residualInput !== undefined) bindings.push({ input: p.residualInput });
   const max = ctx.traits.maxWorkgroupsPerDimension;
-  const workgroups: [number, number, number] = v.variant === 'reg'
-    ? [Math.ceil(p.N / (v.cols4 * 4 * MATMUL_REG_WG)), Math.ceil(p.M / v.rows), batch]
-    : [Math.ceil(p.N / MATMUL_TILE), Math.ceil(p.M / MATMUL_TILE), batch];
-  if (workgroups.some((w) => w > max)) throw new GraphError(`${label}: ${p.M}x${p.N} (batch ${batch}) exceeds the device's dispatch limits`);
+  const workgroups = matmulWorkgroups(v, p.M, p.N, batch);
+  if (workgroups.some((w) => w > max)) throw new BatchTooLargeError(`${label}: ${p.M}x${p.N} (batch ${batch}) exceeds the device's dispatch limits`);
   return { dispatches: [{ label, pipeline: ctx.pipeline(matmulWgsl(opts)), bindings, workgroups }] };
+}
+
+/** The dispatch grid of a variant. */
+function matmulWorkgroups(v: MatmulVariant, M: number, N: number, batch: number): [number, number, number] {
+  if (v.variant === 'reg') return [Math.ceil(N / (v.cols4 * 4 * MATMUL_REG_WG)), Math.ceil(M / v.rows), batch];
+  if (v.variant === 'dot') return [Math.ceil(N / (v.cols4 * 4)), Math.ceil(M / v.rows), batch];
+  return [Math.ceil(N / MATMUL_TILE), Math.ceil(M / MATMUL_TILE), batch];
+}
+
+/** Whether `v` fits the device for this product (dispatch grid, workgroup size and memory). */
+export function matmulVariantFits(v: MatmulVariant, t: AdapterTraits, s: MatmulShape): boolean {
+  if (matmulWorkgroups(v, s.M, s.N, s.batch).some((w) => w > t.maxWorkgroupsPerDimension)) return false;
+  if (v.variant === 'tiled') return t.maxWorkgroupInvocations >= 256 && t.maxWorkgroupSizeX >= 16 && t.maxWorkgroupStorageBytes >= TILED_SHARED_BYTES;
+  if (v.variant === 'dot') return t.maxWorkgroupInvocations >= MATMUL_DOT_WG && t.maxWorkgroupSizeX >= MATMUL_DOT_WG && t.maxWorkgroupStorageBytes >= v.rows * MATMUL_DOT_WG * 16;
+  return t.maxWorkgroupInvocations >= MATMUL_REG_WG && t.maxWorkgroupSizeX >= MATMUL_REG_WG;
+}
+
+/** Most candidates on a software adapter (each one is a pipeline compiled on the CPU). */
+const SOFTWARE_MAX_CANDIDATES = 6;
+
+/**
+ * The variants worth timing for a product, the static choice first, no duplicates, all fitting:
+ * the register blockings (rows beyond M only repeat rows), the tiled kernel, and for skinny
+ * products with a long reduction the dot kernel (batch-1 / batch-8 FC layers). At most
+ * {@link SOFTWARE_MAX_CANDIDATES} on software adapters.
+ */
+export function matmulCandidates(t: AdapterTraits, s: MatmulShape): MatmulVariant[] {
+  const out: MatmulVariant[] = [chooseMatmulVariant(t, s)];
+  const seen = new Set(out.map((v) => JSON.stringify(v)));
+  const cap = t.isSoftware ? SOFTWARE_MAX_CANDIDATES : Infinity;
+  const add = (v: MatmulVariant): void => {
+    const k = JSON.stringify(v);
+    if (out.length >= cap || seen.has(k) || !matmulVariantFits(v, t, s)) return;
+    seen.add(k);
+    out.push(v);
+  };
+  const skinny = s.M <= 16 && s.K >= 128;
+  const dots: MatmulVariant[] = skinny ? [1, 4].flatMap((c) => [{ variant: 'dot', rows: s.M >= 4 ? 4 : 1, cols4: c as 1 | 4 } as MatmulVariant]) : [];
+  // The shared-memory kernels are timed on software adapters too, but only once each, last.
+  const reserved = t.isSoftware ? Math.min(1, dots.length) + 1 : 0;
+  for (const rows of [1, 4, 8] as const) {
+    if (rows > 1 && rows > 2 * s.M) continue;
+    for (const cols4 of [2, 1] as const) {
+      if (out.length < cap - reserved) add({ variant: 'reg', rows, cols4 });
+    }
+  }
+  add({ variant: 'tiled', rows: 4, cols4: 1 });
+  for (const v of t.isSoftware ? dots.slice(0, 1) : dots) add(v);
+  return out;
+}
+
+/** A short name for reports: "reg 4x8", "tiled 64x64", "dot 1x16". */
+export function describeMatmulVariant(v: MatmulVariant): string {
+  if (v.variant === 'tiled') return `tiled ${MATMUL_TILE}x${MATMUL_TILE}`;
+  return `${v.variant} ${v.rows}x${v.cols4 * 4}`;
+}
+
+/**
+ * The geometry key of a product: sizes, batch, whether B is packed (constant) or read through
+ * strides, the access classes of A and B, the bias kind, residual and the baked activation.
+ */
+function matmulKey(op: string, p: MatmulProblem): string {
+  const batch = p.batchDims.reduce((x, y) => x * y, 1);
+  const b = p.bConst ? 'packed' : p.sBn === 1 ? 'rows' : 'cols';
+  const c = !p.c ? 'none' : 'input' in p.c ? 'input' : 'const';
+  return `${op.toLowerCase()}1|M${p.M}|N${p.N}|K${p.K}|b${batch}|A${p.sAk === 1 ? 'rows' : 'cols'}|B${b}|C${c}`
+    + `|${p.residualInput !== undefined ? 'res' : 'nores'}|act:${p.act?.kind ?? 'none'}`;
+}
+
+/** The tune spec of MatMul or Gemm over the problem builder of that op. */
+function matmulTune(op: 'MatMul' | 'Gemm', problem: (node: GraphNode, inputs: readonly (TensorArg | undefined)[]) => MatmulProblem): TuneSpec {
+  const shape = (p: MatmulProblem): MatmulShape => ({ M: p.M, N: p.N, K: p.K, batch: p.batchDims.reduce((x, y) => x * y, 1) });
+  return {
+    key(node, inputs, _outputs, traits) {
+      const p = problem(node, inputs);
+      return matmulCandidates(traits, shape(p)).length > 1 ? matmulKey(op, p) : undefined;
+    },
+    candidates: (node, inputs, _outputs, traits) => matmulCandidates(traits, shape(problem(node, inputs))),
+    describe(v) {
+      const m = asMatmulVariant(v);
+      return m ? describeMatmulVariant(m) : JSON.stringify(v);
+    },
+  };
 }
 
 function need(inputs: readonly (TensorArg | undefined)[], i: number, op: string): TensorArg {
@@ -325,27 +419,38 @@ function gemmBackward(node: GraphNode, inputs: readonly (TensorArg | undefined)[
   return { dispatches };
 }
 
-/** MatMul with an optional forced tiling (tests, benchmarks); it applies to backward too. */
+const matmulTuneSpec = matmulTune('MatMul', matmulProblem);
+const gemmTuneSpec = matmulTune('Gemm', gemmProblem);
+
+/** MatMul with an optional forced tiling (tests, benchmarks); it applies to backward too. Only the unforced op is tunable. */
 export function matmulOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['MatMul'],
+    ...(forced ? {} : { tune: matmulTuneSpec }),
     inferShapes: (_node, inputs) => [matmulShapes(need(inputs, 0, 'MatMul').shape, need(inputs, 1, 'MatMul').shape).out],
-    build: (node, inputs, _outputs, ctx) => buildMatmul(matmulProblem(node, inputs), ctx, forced, `MatMul ${node.name}`),
+    build: (node, inputs, _outputs, ctx) => {
+      const p = matmulProblem(node, inputs);
+      return buildMatmul(p, ctx, forced, `MatMul ${node.name}`, forced ? undefined : matmulKey('MatMul', p));
+    },
     backward: (node, inputs, _outputs, ctx, wants) => matmulBackward(node, inputs, ctx, wants, forced),
   };
 }
 
-/** Gemm with an optional forced tiling (tests, benchmarks); it applies to backward too. */
+/** Gemm with an optional forced tiling (tests, benchmarks); it applies to backward too. Only the unforced op is tunable. */
 export function gemmOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['Gemm'],
+    ...(forced ? {} : { tune: gemmTuneSpec }),
     inferShapes: (node, inputs) => {
       const s = gemmShapes(node, inputs);
       const C = node.inputs[2] ? inputs[2] : undefined;
       if (C) biasStrides(C.shape, s.M, s.N);
       return [[s.M, s.N]];
     },
-    build: (node, inputs, _outputs, ctx) => buildMatmul(gemmProblem(node, inputs), ctx, forced, `Gemm ${node.name}`),
+    build: (node, inputs, _outputs, ctx) => {
+      const p = gemmProblem(node, inputs);
+      return buildMatmul(p, ctx, forced, `Gemm ${node.name}`, forced ? undefined : matmulKey('Gemm', p));
+    },
     backward: (node, inputs, _outputs, ctx, wants) => gemmBackward(node, inputs, ctx, wants, forced),
   };
 }

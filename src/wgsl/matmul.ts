@@ -4,19 +4,22 @@
  * A is always a GPU tensor read through strides (so transA and broadcast batch dims need no copy).
  * B is either a constant the kernel packed at build time (row-major K x Np, Np padded to the block
  * width with zeros, so every load is an unchecked aligned vec4) or a GPU tensor read through strides.
- * Two tilings: `reg` (register-blocked, no workgroup memory; fastest on software rasterisers) and
- * `tiled` (64x64 workgroup tiles staged through workgroup memory; what real GPUs want).
+ * Three tilings: `reg` (register-blocked, no workgroup memory; fastest on software rasterisers),
+ * `tiled` (64x64 workgroup tiles staged through workgroup memory; what real GPUs want) and `dot`
+ * (skinny products such as batch-1 FC layers: a workgroup splits the reduction of a few rows x
+ * 4-16 columns over its 64 invocations and adds the parts up in workgroup memory, so a 1 x 2048 x
+ * 1000 product runs as 63-250 workgroups instead of the 2 of the register kernel).
  */
 import type { Activation } from '../kernels/activation.js';
 import { activationWgsl } from '../kernels/activation.js';
 
 /** Structure-changing choices baked into one matmul pipeline. */
 export interface MatmulWgslOptions {
-  variant: 'reg' | 'tiled';
-  /** reg only: output rows per invocation (1 for skinny products such as batch-1 FC layers). */
+  variant: 'reg' | 'tiled' | 'dot';
+  /** reg: output rows per invocation (1 for skinny products such as batch-1 FC layers); dot: per workgroup (1 or 4). */
   rows: 1 | 4 | 8;
-  /** reg only: vec4 column groups per invocation. */
-  cols4: 1 | 2;
+  /** reg: vec4 column groups per invocation; dot: per workgroup (1, 2 or 4: the rest of the 64 invocations split K). */
+  cols4: 1 | 2 | 4;
   bPacked: boolean;
   residual: boolean;
   /** Reverse mode: add into y (a gradient buffer other consumers also add into) instead of storing. */
@@ -77,7 +80,62 @@ const store = (o: MatmulWgslOptions): string => (o.accumulate ? 'y[yi] + ' : '')
 
 /** WGSL source for one matmul variant. */
 export function matmulWgsl(o: MatmulWgslOptions): string {
+  if (o.variant === 'dot') return dotSource(o);
   return o.variant === 'reg' ? regSource(o) : tiledSource(o);
+}
+
+/** Invocations per workgroup of the dot variant. */
+export const MATMUL_DOT_WG = 64;
+
+function dotSource(o: MatmulWgslOptions): string {
+  const R = o.rows; const CW = o.cols4; const KL = MATMUL_DOT_WG / CW;
+  if (R !== 1 && R !== 4) throw new Error(`matmul dot: ${R} rows per workgroup (1 or 4)`);
+  const rows = [...Array(R).keys()];
+  const bSetup = o.bPacked
+    ? '  let bc = off.y + min(n0 / 4u, u.sBk - 1u);'
+    : [0, 1, 2, 3].map((c) => `  let bc${c} = off.y + min(n0 + ${c}u, u.N - 1u) * u.sBn;`).join('\n');
+  const bLoad = o.bPacked ? '    let bv = b[k * u.sBk + bc];'
+    : `    let bv = vec4<f32>(${[0, 1, 2, 3].map((c) => `b[k * u.sBk + bc${c}]`).join(', ')});`;
+  const stores = rows.flatMap((i) => [0, 1, 2, 3].map((c) => `    if (m0 + ${i}u < u.M && n0 + ${c}u < u.N) {
+      let yi = yb + (m0 + ${i}u) * u.sYm + (n0 + ${c}u) * u.sYn;
+      y[yi] = ${store(o)}finish(red[${i * MATMUL_DOT_WG}u + cw].${'xyzw'[c]!}, m0 + ${i}u, n0 + ${c}u, yi);
+    }`)).join('\n');
+  // Invocation tid = kl * CW + cw: neighbours read neighbouring column vec4s of one B row (one
+  // coalesced run of CW * 16 bytes) and, when A's rows are contiguous, the k-lanes neighbouring A.
+  return /* wgsl */ `${MATMUL_UNIFORM}
+${bindings(o)}
+${BATCH_OFFSETS}
+${epilogueFn(o.act, o.residual)}
+
+var<workgroup> red: array<vec4<f32>, ${R * MATMUL_DOT_WG}>;
+
+@compute @workgroup_size(${MATMUL_DOT_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let cw = tid % ${CW}u;
+  let kl = tid / ${CW}u;
+  let n0 = (wid.x * ${CW}u + cw) * 4u;
+  let m0 = wid.y * ${R}u;
+  let off = batchOffsets(wid.z);
+${rows.map((i) => `  let ab${i} = off.x + min(m0 + ${i}u, u.M - 1u) * u.sAm;
+  var acc${i} = vec4<f32>(0.0);`).join('\n')}
+${bSetup}
+  for (var k = kl; k < u.K; k = k + ${KL}u) {
+${bLoad}
+${rows.map((i) => `    acc${i} = fma(vec4<f32>(a[ab${i} + k * u.sAk]), bv, acc${i});`).join('\n')}
+  }
+${rows.map((i) => `  red[${i * MATMUL_DOT_WG}u + tid] = acc${i};`).join('\n')}
+  workgroupBarrier();
+  for (var s = ${KL / 2}u; s > 0u; s = s / 2u) {
+    if (kl < s) {
+${rows.map((i) => `      red[${i * MATMUL_DOT_WG}u + tid] = red[${i * MATMUL_DOT_WG}u + tid] + red[${i * MATMUL_DOT_WG}u + tid + s * ${CW}u];`).join('\n')}
+    }
+    workgroupBarrier();
+  }
+  if (kl == 0u) {
+    let yb = wid.z * u.M * u.N;
+${stores}
+  }
+}`;
 }
 
 function regSource(o: MatmulWgslOptions): string {

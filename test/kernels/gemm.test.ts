@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gemmOpWith, matmulOpWith, chooseMatmulVariant, gemmOp, matmulOp, type MatmulVariant } from '../../src/kernels/gemm.js';
+import { gemmOpWith, matmulOpWith, chooseMatmulVariant, matmulCandidates, matmulVariantFits, describeMatmulVariant, gemmOp, matmulOp, type MatmulVariant } from '../../src/kernels/gemm.js';
+import type { OpDef } from '../../src/kernels/types.js';
 import type { AdapterTraits } from '../../src/kernels/types.js';
 import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
 import type { AttrValue } from '../../src/runtime/graph.js';
@@ -38,6 +39,10 @@ const VARIANTS: (MatmulVariant | undefined)[] = [
   { variant: 'reg', rows: 4, cols4: 2 },
   { variant: 'reg', rows: 8, cols4: 2 },
   { variant: 'tiled', rows: 4, cols4: 1 },
+  // K split over the workgroup: skinny products (every case still has to come out right).
+  { variant: 'dot', rows: 1, cols4: 1 },
+  { variant: 'dot', rows: 4, cols4: 4 },
+  { variant: 'dot', rows: 4, cols4: 2 },
 ];
 const vname = (v: MatmulVariant | undefined) => (v ? `${v.variant}-${v.rows}x${v.cols4 * 4}` : 'auto');
 
@@ -136,5 +141,60 @@ describe('chooseMatmulVariant', () => {
   it('falls back to registers when the tile does not fit the limits', () => {
     expect(chooseMatmulVariant({ ...gpu, maxWorkgroupInvocations: 128 }, { M: 512, N: 512, K: 512, batch: 1 }).variant).toBe('reg');
     expect(chooseMatmulVariant({ ...gpu, maxWorkgroupStorageBytes: 4096 }, { M: 512, N: 512, K: 512, batch: 1 }).variant).toBe('reg');
+  });
+});
+
+describe('matmul tune spec', () => {
+  const soft: AdapterTraits = { isSoftware: true, vendor: 'mesa', maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024, maxWorkgroupStorageBytes: 32768, maxStorageBuffersPerStage: 16, maxWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: 1 << 27, hasF16: true, fixedSubgroupSize: 8 };
+  const gpu: AdapterTraits = { ...soft, isSoftware: false, vendor: 'nvidia', fixedSubgroupSize: 32, maxStorageBufferBindingSize: 2 ** 31 - 4 };
+  const small: AdapterTraits = { ...gpu, maxWorkgroupInvocations: 256, maxWorkgroupSizeX: 256, maxWorkgroupStorageBytes: 16384 };
+  const shapes = [
+    { M: 1, N: 1000, K: 2048, batch: 1 }, { M: 8, N: 1000, K: 2048, batch: 1 }, { M: 32, N: 1000, K: 512, batch: 1 },
+    { M: 1024, N: 1024, K: 1024, batch: 1 }, { M: 5, N: 7, K: 3, batch: 1 }, { M: 196, N: 64, K: 64, batch: 12 },
+  ];
+  it('lists the static choice first, no duplicates, everything fitting, <= 6 on software', () => {
+    for (const t of [soft, gpu, small]) {
+      for (const s of shapes) {
+        const list = matmulCandidates(t, s);
+        expect(list[0]).toEqual(chooseMatmulVariant(t, s));
+        expect(new Set(list.map((v) => JSON.stringify(v))).size).toBe(list.length);
+        for (const v of list) expect(matmulVariantFits(v, t, s)).toBe(true);
+        if (t.isSoftware) expect(list.length).toBeLessThanOrEqual(6);
+        // The dot kernel only for skinny products with a long reduction.
+        expect(list.some((v) => v.variant === 'dot')).toBe(s.M <= 16 && s.K >= 128);
+      }
+    }
+    expect(matmulCandidates(gpu, shapes[0]!).map(describeMatmulVariant)).toEqual(['reg 1x8', 'reg 1x4', 'tiled 64x64', 'dot 1x4', 'dot 1x16']);
+  });
+  it('keys products by what changes speed, only on unforced ops', () => {
+    const key = (op: OpDef, a: number[], b: number[], attrs: Record<string, AttrValue> = {}, bConst = true, nIn = 2) => {
+      const node = makeNode(op.opTypes[0]!, attrs, nIn);
+      const args = [{ shape: a }, { shape: b, ...(bConst ? { constant: randT(b) } : {}) }, ...(nIn > 2 ? [{ shape: [b[b.length - 1]!], constant: randT([b[b.length - 1]!]) }] : [])];
+      return op.tune!.key(node, args, [], gpu);
+    };
+    expect(key(matmulOp, [1, 2048], [2048, 1000])).toBe(key(matmulOp, [1, 2048], [2048, 1000]));
+    const all = [
+      key(matmulOp, [1, 2048], [2048, 1000]), key(matmulOp, [8, 2048], [2048, 1000]), key(matmulOp, [1, 2048], [2048, 1000], {}, false),
+      key(matmulOp, [1, 2048], [2048, 1000], { _activation: 'Relu' }), key(gemmOp, [1, 2048], [2048, 1000]),
+      key(gemmOp, [2, 2048], [2048, 1000]), key(gemmOp, [2048, 2], [2048, 1000], { transA: 1 }), key(gemmOp, [1, 2048], [2048, 1000], {}, true, 3),
+    ];
+    expect(new Set(all).size, all.join("\n")).toBe(all.length);
+    expect(matmulOpWith({ variant: 'reg', rows: 1, cols4: 1 }).tune).toBeUndefined();
+    expect(gemmOpWith({ variant: 'tiled', rows: 4, cols4: 1 }).tune).toBeUndefined();
+  });
+  it('builds and runs every real-GPU candidate of FC-like products through the tuner path', async () => {
+    for (const [M, K, N, tB] of [[1, 512, 100, true], [8, 300, 70, false], [3, 130, 9, true]] as const) {
+      const a = randT([M, K]); const b = randT(tB ? [N, K] : [K, N]); const c = randT([N]);
+      const node = makeNode('Gemm', { transB: tB ? 1 : 0 }, 3);
+      const args = [{ shape: a.shape }, { shape: b.shape, constant: b }, { shape: c.shape, constant: c }];
+      const k = gemmOp.tune!.key(node, args, [[M, N]], gpu)!;
+      const list = gemmOp.tune!.candidates(node, args, [[M, N]], gpu, { f16: false }) as MatmulVariant[];
+      expect(list.some((v) => v.variant === 'dot')).toBe(true);
+      for (const v of list) {
+        const op: OpDef = { ...gemmOp, build: (n, i, o, ctx) => gemmOp.build!(n, i, o, { ...ctx, variant: (kk) => (kk === k ? v : undefined) }) };
+        const [y] = await runOp(op, node, [a, b, c], [false, true, true]);
+        expectClose(y!.data, gemmRef(a, b, c, false, tB, 1, 1));
+      }
+    }
   });
 });
