@@ -165,17 +165,27 @@ describe('Conv', () => {
     const ctx = makeBuildContext(gpu, cache, owned);
     const c: Case = { name: '', x: [1, 4, 6, 6], w: [8, 4, 3, 3], pads: [1, 1, 1, 1] };
     const args = [{ shape: c.x }, { shape: c.w, constant: randT(c.w) }, { shape: [8], constant: randT([8]) }, { shape: [1, 8, 6, 6] }];
+    let forced: ConvVariant = { kind: 'reg', pixels: 4, chan4: 2 };
     const build = (attrs: Record<string, AttrValue>, nIn: number) => {
       const node = makeNode('Conv', { ...attrsOf(c), ...attrs }, nIn);
-      return convOpWith({ kind: 'reg', pixels: 4, chan4: 2 }).build!(node, args.slice(0, nIn), [[1, 8, 6, 6]], ctx);
+      return convOpWith(forced).build!(node, args.slice(0, nIn), [[1, 8, 6, 6]], ctx);
     };
-    const progs = [
+    const all = () => [
       build({}, 3), build({ _activation: 'Relu' }, 3), build({ _activation: 'Relu' }, 4),
       build({ _activation: 'Clip', _activation_params: [0, 6] }, 4), build({ _activation: 'LeakyRelu', _activation_params: [0.2] }, 3),
     ];
-    expect(new Set(progs.map((p) => p.dispatches[0]!.pipeline)).size).toBe(1);
+    expect(new Set(all().map((p) => p.dispatches[0]!.pipeline)).size).toBe(1);
     build({ _activation: 'Sigmoid' }, 3);
     expect(cache.size).toBe(2);
+    // The mm kernel shares its pipelines the same way, split-K ones through the reduce dispatch.
+    forced = { kind: 'mm', tm: 32, tn: 32, rm: 4, rn: 4, tk: 16 };
+    expect(new Set(all().map((p) => p.dispatches[0]!.pipeline)).size).toBe(1);
+    expect(cache.size).toBe(3);
+    forced = { kind: 'mm', tm: 32, tn: 32, rm: 4, rn: 4, tk: 8, splitK: 2 };
+    const split = all();
+    expect(new Set(split.map((p) => p.dispatches[0]!.pipeline)).size).toBe(1);
+    expect(new Set(split.map((p) => p.dispatches[1]!.pipeline)).size).toBe(1);
+    expect(cache.size).toBe(5);
     for (const b of owned) b.destroy();
     expect(linearEpilogue({ kind: 'Relu', params: [] })).toEqual([1, 0, 3.4028234663852886e38]);
     expect(linearEpilogue({ kind: 'LeakyRelu', params: [0.1] })).toEqual([0.1, -3.4028234663852886e38, 3.4028234663852886e38]);
