@@ -16,6 +16,8 @@ export interface ReportInput {
   shaderCache: boolean;
   /** 1-minute load average when the run started and ended (other work on the machine skews everything). */
   load: [number, number];
+  /** The code measured: commit, and whether the working tree had changes (undefined outside a git checkout). */
+  code?: string;
 }
 
 const PEER_NAMES: Record<PeerId, string> = { ours: 'webgpu-xai tuned', 'ours-static': 'webgpu-xai static', 'ort-web': 'ort-web WebGPU', tfjs: 'TF.js WebGPU', 'ort-node': 'ort-node CPU' };

@@ -11,7 +11,7 @@
  *                    [--max-run-seconds 60] [--peer-timeout 600] [--tune-budget 600] [--no-ceiling]
  *                    [--json out.json] [--results bench/RESULTS.md] [--models-dir ../shared/models]
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -116,6 +116,15 @@ function runPeerProcess(peer: PeerId, manifest: string, out: string, o: Options)
   });
 }
 
+/** The commit under test, with '+ local changes' when the working tree differs from it. */
+function codeVersion(): string | undefined {
+  try {
+    const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') ? `${head} + local changes` : head;
+  } catch { return undefined; }
+}
+
 async function childMain(argv: string[]): Promise<void> {
   const get = (k: string) => argv[argv.indexOf(k) + 1]!;
   const { models, settings } = JSON.parse(readFileSync(get('--manifest'), 'utf8')) as { models: ModelSpec[]; settings: ChildSettings };
@@ -132,6 +141,7 @@ async function main(): Promise<void> {
   const o = parse(argv);
   const started = Date.now();
   const load0 = loadavg()[0]!;
+  const code = codeVersion();
   const dir = mkdtempSync(join(tmpdir(), 'webgpu-xai-bench-'));
   o.tuningDir = join(dir, 'tuning-cache');
   mkdirSync(o.tuningDir);
@@ -162,14 +172,14 @@ async function main(): Promise<void> {
     const devices = records.filter((r): r is Extract<Record_, { type: 'peer' }> => r.type === 'peer');
     const adapter = devices.find((d) => d.peer === 'ours')?.device ?? devices.find((d) => d.peer === 'ours-static')?.device ?? devices.find((d) => d.peer !== 'ort-node')?.device ?? 'no WebGPU adapter';
     const command = `bench ${argv.join(' ')}`.trim();
-    const section = buildSection({ adapter, date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', command, settings, models, peers: o.peers, records, peerFailures, shaderCache: o.shaderCache, load: [load0, loadavg()[0]!] });
+    const section = buildSection({ adapter, date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', command, settings, models, peers: o.peers, records, peerFailures, shaderCache: o.shaderCache, load: [load0, loadavg()[0]!], ...(code ? { code } : {}) });
     console.log(`\n${section}`);
     try {
       spliceResults(o.results, adapter, section);
       console.error(`[bench] wrote ${o.results}`);
     } catch (e) { console.error(`[bench] could not write ${o.results}: ${(e as Error).message}`); }
     if (o.json) {
-      writeFileSync(o.json, JSON.stringify({ adapter, date: new Date().toISOString(), node: process.version, command, settings, models: models.map(({ file: _f, ...m }) => m), peerFailures, records }, null, 1));
+      writeFileSync(o.json, JSON.stringify({ adapter, date: new Date().toISOString(), node: process.version, code, command, settings, models: models.map(({ file: _f, ...m }) => m), peerFailures, records }, null, 1));
       console.error(`[bench] wrote ${o.json}`);
     }
     console.error(`[bench] total ${((Date.now() - started) / 1000).toFixed(0)} s`);
