@@ -8,13 +8,14 @@ import { throwIfDeviceFailed } from './device.js';
 import { decodeOnnx } from './onnx.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
-import { ExecutionPlan, type GpuTensor } from './plan.js';
+import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
+import { SplitPlan, chunkRanges, evenChunks, splitObstacle } from './split-plan.js';
 import { PipelineCache } from './pipeline-cache.js';
 import type { BuildContext } from '../kernels/types.js';
 import { defaultRegistry } from '../kernels/all.js';
 import type { OpRegistry } from '../kernels/registry.js';
 import { sizeOf, type HostTensor } from './tensor.js';
-import { DeviceError, InputError, XaiError } from './errors.js';
+import { BatchTooLargeError, DeviceError, GraphError, InputError, XaiError } from './errors.js';
 import { readFloats, writeFloats } from './readback.js';
 import { profileDispatches, type Profile } from './profiler.js';
 import { GradientPlan, type GradientOptions } from './reverse.js';
@@ -51,7 +52,11 @@ export interface LoadOptions {
 export interface RunOptions {
   /** Intermediate tensors to return besides the outputs (by ONNX value name). */
   keep?: readonly string[];
-  /** Measure GPU time per kernel. */
+  /**
+   * Measure GPU time per kernel. A batch the plan splits (see Model.plan) is profiled over the
+   * dispatches of one chunk (`chunk` rows, run once per chunk), a batch split on the host over its
+   * first part.
+   */
   profile?: boolean;
 }
 
@@ -97,7 +102,7 @@ export class Model {
   readonly outputs: ValueInfo[];
   private readonly pipelines: PipelineCache;
   private readonly weights = new Map<string, GPUBuffer>();
-  private readonly plans = new Map<string, ExecutionPlan>();
+  private readonly plans = new Map<string, BatchPlan>();
   private readonly gradPlans = new Map<string, GradientPlan>();
   private readonly constants: Map<string, HostTensor>;
   private destroyed = false;
@@ -210,8 +215,15 @@ export class Model {
     return g;
   }
 
-  /** A cached plan for these input shapes whose `keep` tensors stay readable after a run. */
-  plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): ExecutionPlan {
+  /**
+   * A cached plan for these input shapes whose `keep` tensors stay readable after a run. Any batch
+   * works: when a tensor of the plan at this batch would exceed the device's storage-binding or
+   * buffer limit (or a kernel its dispatch limit), the plan runs a smaller plan chunk by chunk on
+   * the GPU (a SplitPlan: `chunk` < `batch`), with the same full-batch input, output and kept
+   * tensors. That needs every input, output and kept tensor to carry the batch in dimension 0 and
+   * rows that do not mix; otherwise the limit is reported as a GraphError.
+   */
+  plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): BatchPlan {
     this.checkAlive();
     const keepSet = new Set(keep);
     const key = JSON.stringify([[...shapes], [...keepSet].sort()]);
@@ -219,16 +231,82 @@ export class Model {
     if (p) { this.plans.delete(key); this.plans.set(key, p); return p; }
     const g = this.specialize(shapes, keepSet);
     for (const k of keepSet) if (!g.shapes.has(k)) throw new InputError(`no tensor named '${k}' in the model`);
-    const build = this.buildContext();
-    p = new ExecutionPlan(this.gpu, g, build, (name) => this.constTensor(name, g), [...shapes.values()][0]?.[0] ?? 1, keepSet);
+    const batch = sharedBatch(shapes);
+    const { value: inner, rows } = this.fitBatch(g, batch ?? [...shapes.values()][0]?.[0] ?? 1, batch !== undefined,
+      (b) => this.specialize(withBatch(shapes, b), keepSet),
+      (gb, b) => new ExecutionPlan(this.gpu, gb, this.buildContext(), (name) => this.constTensor(name, gb), b, keepSet));
+    p = batch !== undefined && rows < batch ? new SplitPlan(this.gpu, g, inner, batch, [...g.outputNames, ...keepSet]) : inner;
     this.plans.set(key, p);
     const max = this.opts.maxCachedPlans ?? 4;
     while (this.plans.size > max) {
-      const [oldKey, old] = this.plans.entries().next().value as [string, ExecutionPlan];
+      const [oldKey, old] = this.plans.entries().next().value as [string, BatchPlan];
       this.plans.delete(oldKey);
       old.destroy();
     }
     return p;
+  }
+
+  /**
+   * The plan explanation methods, metrics and benchmarks use: `plan`, behind a promise because a
+   * shape's first use may do device work before the plan is built.
+   */
+  async planFor(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
+    return this.plan(shapes, keep);
+  }
+
+  /**
+   * Builds `make` at `batch` rows when it fits the device, else at the largest even chunk that
+   * does. The chunk is first estimated from the largest tensor of the specialised graph (sizes grow
+   * with the rows), then halved while building still throws BatchTooLargeError (scratch buffers and
+   * dispatch limits are known only to the kernels), down to one row. Only a `splittable` batch
+   * whose rows are independent (splitObstacle) is cut; every other overflow is a GraphError.
+   */
+  private fitBatch<T>(full: SpecializedGraph, batch: number, splittable: boolean,
+    graphAt: (rows: number) => SpecializedGraph, make: (g: SpecializedGraph, rows: number) => T): { value: T; rows: number } {
+    const limit = this.tensorLimit();
+    const first = largestTensor(full);
+    let error: BatchTooLargeError | undefined;
+    if (first.bytes <= limit || !splittable || batch === 1) {
+      try {
+        return { value: make(full, batch), rows: batch };
+      } catch (e) {
+        if (!(e instanceof BatchTooLargeError)) throw e;
+        if (batch === 1) throw new GraphError(`${e.message}: the model does not fit this device even at batch 1`, { cause: e });
+        if (!splittable) throw new GraphError(`${e.message}, and the inputs share no batch dimension to split over`, { cause: e });
+        error = e;
+      }
+    }
+    const shrink = (rows: number, bytes: number) => Math.max(1, Math.min(rows - 1, Math.floor((rows * limit) / bytes)));
+    let max = error ? Math.floor(batch / 2) : shrink(batch, first.bytes);
+    error ??= new BatchTooLargeError(`at batch ${batch}, tensor '${first.name}' [${first.shape.join(', ')}] needs ${first.bytes} bytes, over the device's limit of ${limit} bytes per tensor`);
+    for (;;) {
+      const rows = evenChunks(batch, max).size;
+      let g: SpecializedGraph;
+      let obstacle: string | undefined;
+      try {
+        g = graphAt(rows);
+        obstacle = splitObstacle(full, g, batch, rows);
+      } catch (e) {
+        if (!(e instanceof XaiError)) throw e;
+        throw new GraphError(`${error.message}, and the graph does not specialise at ${rows} rows to split the batch: ${e.message}`, { cause: e });
+      }
+      if (obstacle) throw new GraphError(`${error.message}, and the batch cannot be split: ${obstacle}`, { cause: error });
+      const big = largestTensor(g);
+      if (big.bytes > limit && rows > 1) { max = shrink(rows, big.bytes); continue; }
+      try {
+        return { value: make(g, rows), rows };
+      } catch (e) {
+        if (!(e instanceof BatchTooLargeError)) throw e;
+        if (rows === 1) throw new GraphError(`${e.message}: the model does not fit this device even at batch 1`, { cause: e });
+        error = e;
+        max = Math.max(1, Math.floor(rows / 2));
+      }
+    }
+  }
+
+  /** The most bytes one plan tensor may take: a storage binding, and a buffer. */
+  private tensorLimit(): number {
+    return Math.min(this.gpu.traits.maxStorageBufferBindingSize, Number(this.gpu.device.limits.maxBufferSize));
   }
 
   /**
@@ -260,57 +338,85 @@ export class Model {
     this.checkAlive();
     const tensors = this.normaliseFeeds(feeds);
     const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
+    const batch = sharedBatch(shapes);
+    const rowsOf = batch ?? [...shapes.values()][0]?.[0] ?? 1;
+    if (opts.classes.length !== rowsOf) throw new InputError(`need ${rowsOf} classes (one per batch row), got ${opts.classes.length}`);
+    const gopts: GradientOptions = { wrt: opts.wrt, mode: opts.mode ?? 'logit' };
     const { device } = this.gpu;
-    let plan!: ReturnType<Model['gradientPlan']>;
-    const read = await this.inErrorScopes(async () => {
-      plan = this.gradientPlan(shapes, { wrt: opts.wrt, mode: opts.mode ?? 'logit' });
-      plan.setClasses(opts.classes);
-      for (const [k, t] of tensors) writeFloats(device, plan.forward.tensor(k), t.data as Float32Array);
-      const enc = device.createCommandEncoder();
-      plan.encode(enc);
-      device.queue.submit([enc.finish()]);
-      return readFloats(device, [plan.scores, ...opts.wrt.map((w) => plan.grad(w))]);
+    return this.inErrorScopes(async () => {
+      // A batch too large for the device runs as host-level chunks of one plan (GradientPlan stays
+      // unsplit: the methods use it at batch 1). The last chunk is padded with copies of its last
+      // row so every chunk reuses the same plan; the padded rows are dropped.
+      const { value: plan, rows: c } = this.fitBatch(this.specialize(shapes, new Set(), false), rowsOf, batch !== undefined,
+        (b) => this.specialize(withBatch(shapes, b), new Set(), false), (_g, b) => this.gradientPlan(b === rowsOf ? shapes : withBatch(shapes, b), gopts));
+      const ranges = c >= rowsOf ? [{ start: 0, rows: rowsOf }] : chunkRanges(rowsOf, { count: Math.ceil(rowsOf / c), size: c });
+      const scores = new Float32Array(rowsOf);
+      const grads: Record<string, HostTensor> = {};
+      for (const w of opts.wrt) {
+        const shape = [...plan.grad(w).shape];
+        if (c < rowsOf) shape[0] = rowsOf;
+        grads[w] = { dtype: 'float32', shape, data: new Float32Array(sizeOf(shape)) };
+      }
+      for (const { start, rows } of ranges) {
+        const pick = (i: number) => start + Math.min(i, rows - 1);
+        plan.setClasses(Array.from({ length: c >= rowsOf ? rowsOf : c }, (_, i) => opts.classes[pick(i)]!));
+        for (const [k, t] of tensors) {
+          const per = sizeOf(t.shape) / t.shape[0]!;
+          const data = t.data as Float32Array;
+          const dst = plan.forward.tensor(k);
+          if (c >= rowsOf) { writeFloats(device, dst, data); continue; }
+          writeFloats(device, dst, data.subarray(start * per, (start + rows) * per));
+          for (let i = rows; i < c; i++) writeFloats(device, { ...dst, offset: dst.offset + i * per * 4, size: per * 4 }, data.subarray((start + rows - 1) * per, (start + rows) * per));
+        }
+        const enc = device.createCommandEncoder();
+        plan.encode(enc);
+        device.queue.submit([enc.finish()]);
+        const read = await readFloats(device, [plan.scores, ...opts.wrt.map((w) => plan.grad(w))]);
+        scores.set(read[0]!.subarray(0, rows), start);
+        opts.wrt.forEach((w, i) => {
+          const g = grads[w]!;
+          const per = sizeOf(g.shape) / rowsOf;
+          (g.data as Float32Array).set(read[i + 1]!.subarray(0, rows * per), start * per);
+        });
+      }
+      return { scores, grads };
     });
-    const grads: Record<string, HostTensor> = {};
-    opts.wrt.forEach((w, i) => { grads[w] = { dtype: 'float32', shape: plan.grad(w).shape, data: read[i + 1]! }; });
-    return { scores: read[0]!, grads };
   }
 
   /**
-   * The largest batch (at most `batch`) whose every tensor fits the device's binding and buffer
-   * limits: larger requests are split into chunks of this size, never rejected.
+   * The largest batch (at most `batch`) whose every tensor of the forward plan, by the estimate
+   * from tensor sizes, fits the device's binding and buffer limits: `plan` at a larger batch runs
+   * chunks of at most this many rows (fewer when a kernel's own limits say so).
    */
   maxBatch(batch: number): number {
-    const limit = Math.min(this.gpu.traits.maxStorageBufferBindingSize, Number(this.gpu.device.limits.maxBufferSize));
-    const biggest = (b: number) => {
-      const g = this.specialize(this.inputShapes(b), new Set(), false);
-      let m = 0;
-      for (const [name, s] of g.shapes) if (!g.constants.has(name)) m = Math.max(m, sizeOf(s) * 4);
-      return m;
-    };
+    const limit = this.tensorLimit();
     let b = batch;
-    while (b > 1 && biggest(b) > limit) b = Math.max(1, Math.floor((b * limit) / biggest(b)));
-    return b;
+    for (;;) {
+      const big = largestTensor(this.specialize(this.inputShapes(b), new Set())).bytes;
+      if (b === 1 || big <= limit) return b;
+      b = Math.max(1, Math.min(b - 1, Math.floor((b * limit) / big)));
+    }
   }
 
-  /** Runs the model on host inputs and reads the outputs (and any kept tensors) back. */
+  /**
+   * Runs the model on host inputs and reads the outputs (and any kept tensors) back. Device limits
+   * are handled by `plan` (chunks on the GPU); only inputs and read-backs too large for one host
+   * transfer (1 GiB, or the device's buffer size) are cut into parts here, one plan run per part.
+   */
   async run(feeds: Record<string, Feed>, opts: RunOptions = {}): Promise<RunResult> {
     this.checkAlive();
     const tensors = this.normaliseFeeds(feeds);
-    // Splitting needs a shared leading batch dimension; graphs with unrelated inputs run whole.
-    const firsts = [...tensors.values()].map((t) => (t.shape.length > 0 ? t.shape[0]! : -1));
-    const batched = firsts.length > 0 && firsts.every((d) => d === firsts[0] && d > 0);
-    const batch = batched ? firsts[0]! : 1;
-    const chunk = batched ? this.maxBatch(batch) : batch;
-    if (chunk >= batch) return this.runChunk(tensors, opts);
+    const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
+    const batch = sharedBatch(shapes);
+    const chunk = batch === undefined ? undefined : this.hostChunk(shapes, opts.keep ?? [], batch);
+    if (batch === undefined || chunk === undefined || chunk >= batch) return this.runChunk(tensors, opts);
     const parts: RunResult[] = [];
-    for (let start = 0; start < batch; start += chunk) {
-      const n = Math.min(chunk, batch - start);
+    for (const { start, rows: n } of chunkRanges(batch, evenChunks(batch, chunk))) {
       const sub = new Map([...tensors].map(([k, t]) => {
         const per = sizeOf(t.shape) / t.shape[0]!;
         return [k, { dtype: t.dtype, shape: [n, ...t.shape.slice(1)], data: t.data.subarray(start * per, (start + n) * per) }];
       }));
-      parts.push(await this.runChunk(sub, { ...opts, profile: false }));
+      parts.push(await this.runChunk(sub, { ...opts, profile: opts.profile === true && start === 0 }));
     }
     const cat = (pick: (r: RunResult) => Record<string, HostTensor>): Record<string, HostTensor> => {
       const out: Record<string, HostTensor> = {};
@@ -323,24 +429,50 @@ export class Model {
       }
       return out;
     };
-    return { outputs: cat((r) => r.outputs), kept: cat((r) => r.kept) };
+    return { outputs: cat((r) => r.outputs), kept: cat((r) => r.kept), ...(parts[0]!.profile ? { profile: parts[0]!.profile } : {}) };
+  }
+
+  /**
+   * Rows per host part of `run`: every input, and the outputs and kept tensors read back together,
+   * within one host transfer. Undefined when no part is needed, or when the rows are not
+   * independent (the run is then attempted whole and reports what does not fit).
+   */
+  private hostChunk(shapes: ReadonlyMap<string, number[]>, keep: readonly string[], batch: number): number | undefined {
+    const limit = Math.min(HOST_TRANSFER_LIMIT, Number(this.gpu.device.limits.maxBufferSize));
+    const keepSet = new Set(keep);
+    const g = this.specialize(shapes, keepSet);
+    const bytes = (n: string) => (g.constants.has(n) || !g.shapes.has(n) ? 0 : sizeOf(g.shapes.get(n)!) * 4);
+    const read = [...new Set([...g.outputNames, ...keepSet])].reduce((a, n) => a + bytes(n), 0);
+    const most = Math.max(read, ...g.inputNames.map(bytes));
+    if (most <= limit || batch === 1) return undefined;
+    const rows = Math.max(1, Math.floor((batch * limit) / most));
+    if (splitObstacle(g, this.specialize(withBatch(shapes, rows), keepSet), batch, rows)) return undefined;
+    return rows;
   }
 
   private async runChunk(tensors: Map<string, HostTensor>, opts: RunOptions): Promise<RunResult> {
     const { device } = this.gpu;
     const shapes = new Map([...tensors].map(([k, t]) => [k, [...t.shape]]));
-    let plan!: ExecutionPlan;
+    let plan!: BatchPlan;
     let profile: Profile | undefined;
     const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
     const read = await this.inErrorScopes(async () => {
       plan = this.plan(shapes, opts.keep ?? []);
-      const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > 2 ** 30);
+      const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > HOST_TRANSFER_LIMIT);
       if (tooBig) throw new InputError(`output '${tooBig}' would need ${plan.tensor(tooBig).size} bytes of host memory`);
       // Poison outputs first so an element no kernel wrote shows as NaN (inputs may alias outputs).
       for (const n of names) if (plan.has(n)) writeFloats(device, plan.tensor(n), new Float32Array(plan.tensor(n).size / 4).fill(NaN));
       for (const [k, t] of tensors) writeFloats(device, plan.tensor(k), t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
-      if (opts.profile) profile = await profileDispatches(this.gpu, plan.dispatches);
-      else {
+      if (opts.profile) {
+        // A split plan's dispatches cover one chunk: run every chunk first (the outputs), then
+        // time one chunk again on the inner plan's own buffers.
+        if (plan.chunk < plan.batch) {
+          const enc = device.createCommandEncoder();
+          plan.encode(enc);
+          device.queue.submit([enc.finish()]);
+        }
+        profile = await profileDispatches(this.gpu, plan.dispatches);
+      } else {
         const enc = device.createCommandEncoder();
         plan.encode(enc);
         device.queue.submit([enc.finish()]);
@@ -451,7 +583,8 @@ export class Model {
   /**
    * Every dispatch of the forward pass at `batch`, in order, with the node it serves and the final
    * WGSL it runs (after fusion and variant choice for this adapter): what a kernel researcher reads
-   * next to the profile. Builds the batch's plan if it is not cached.
+   * next to the profile. Builds the batch's plan if it is not cached; a batch the plan splits lists
+   * the dispatches of one chunk (`plan(...).chunk` rows), which run once per chunk.
    */
   kernelSources(batch = 1): KernelSource[] {
     const plan = this.plan(this.inputShapes(batch));
@@ -477,6 +610,34 @@ export class Model {
     this.weights.clear();
     this.destroyed = true;
   }
+}
+
+/** The most bytes `run` moves between host and GPU in one transfer (per part of a batch). */
+const HOST_TRANSFER_LIMIT = 2 ** 30;
+
+/** The batch every input carries in dimension 0, or undefined when they do not share one. */
+function sharedBatch(shapes: ReadonlyMap<string, readonly number[]>): number | undefined {
+  const firsts = [...shapes.values()].map((s) => (s.length > 0 ? s[0]! : -1));
+  return firsts.length > 0 && firsts.every((d) => d === firsts[0] && d > 0) ? firsts[0] : undefined;
+}
+
+/** The same input shapes with dimension 0 set to `rows`. */
+function withBatch(shapes: ReadonlyMap<string, readonly number[]>, rows: number): Map<string, number[]> {
+  return new Map([...shapes].map(([k, s]) => [k, [rows, ...s.slice(1)]]));
+}
+
+/** The largest tensor a plan of `g` stores (graph inputs and every node's operands), in slot bytes. */
+function largestTensor(g: SpecializedGraph): { name: string; shape: number[]; bytes: number } {
+  let best = { name: '', shape: [] as number[], bytes: 0 };
+  const see = (n: string) => {
+    const s = g.shapes.get(n);
+    if (!n || !s || g.constants.has(n)) return;
+    const bytes = Math.max(16, Math.ceil((sizeOf(s) * 4) / 16) * 16);
+    if (bytes > best.bytes) best = { name: n, shape: s, bytes };
+  };
+  for (const n of g.inputNames) see(n);
+  for (const { node } of g.nodes) { node.inputs.forEach(see); node.outputs.forEach(see); }
+  return best;
 }
 
 /** Loads an ONNX model from bytes onto a GPU context. See {@link LoadOptions}. */

@@ -9,16 +9,45 @@ import type { BuildContext } from '../kernels/types.js';
 import { bindProgram, encodeDispatches, type BoundDispatch, type BufferRange } from './bind.js';
 import { assignSlots, type SlotRequest } from './memory.js';
 import { sizeOf } from './tensor.js';
-import { GraphError } from './errors.js';
+import { BatchTooLargeError, GraphError } from './errors.js';
 
 /** A tensor resident on the GPU: float32, contiguous, row-major. */
 export interface GpuTensor extends BufferRange { shape: number[] }
 
 export interface PlannedDispatch extends BoundDispatch { node: string; opType: string }
 
+/**
+ * What `Model.plan` returns and the explanation methods run: a forward pass at `batch` whose graph
+ * inputs, outputs and kept tensors are full-batch GPU tensors. Either one ExecutionPlan, or a
+ * SplitPlan that runs a smaller ExecutionPlan chunk by chunk when the batch would exceed a device
+ * limit; callers see the same tensors either way.
+ */
+export interface BatchPlan {
+  /** The specialised graph at `batch` (tensor shapes at the full batch). */
+  readonly graph: SpecializedGraph;
+  readonly batch: number;
+  /** Rows one GPU pass computes: `batch` when unsplit, less when split. */
+  readonly chunk: number;
+  /** The dispatches of one pass over `chunk` rows (a split plan records them once per chunk). */
+  readonly dispatches: readonly PlannedDispatch[];
+  /** Bytes of GPU memory the plan holds (activations, uniforms, full-batch copies); weights belong to the model. */
+  readonly bytes: number;
+  /** The storage of a graph input, output or kept tensor ([batch, ...]). */
+  tensor(name: string): GpuTensor;
+  has(name: string): boolean;
+  /**
+   * Records the forward pass into `encoder`. `rows` (default all) says only the first `rows` batch
+   * rows are wanted, as in a method's partial last batch: a split plan then skips the chunks past
+   * them; an unsplit plan computes every row anyway. Rows past `rows` hold unspecified values.
+   */
+  encode(encoder: GPUCommandEncoder, rows?: number): void;
+  destroy(): void;
+}
+
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-export class ExecutionPlan {
+/** One specialised graph bound to buffers at one batch; throws BatchTooLargeError when a slot would exceed a device limit. */
+export class ExecutionPlan implements BatchPlan {
   readonly dispatches: PlannedDispatch[] = [];
   private readonly storage = new Map<string, GpuTensor>();
   private readonly owned: GPUBuffer[] = [];
@@ -33,6 +62,19 @@ export class ExecutionPlan {
     readonly batch: number,
     keep: ReadonlySet<string>,
   ) {
+    try {
+      this.bytes = this.build(build, constTensor, keep);
+    } catch (e) {
+      // Uniform buffers made before a throw would otherwise leak with the half-built plan.
+      this.destroy();
+      throw e;
+    }
+  }
+
+  get chunk(): number { return this.batch; }
+
+  private build(build: BuildContext, constTensor: (name: string) => GpuTensor, keep: ReadonlySet<string>): number {
+    const { gpu, graph, batch } = this;
     const { nodes, shapes } = graph;
     // Alias ops (Reshape, Flatten...) share their input's storage: resolve each name to its root.
     const rootOf = new Map<string, string>();
@@ -73,14 +115,26 @@ export class ExecutionPlan {
       return reqs.length - 1;
     }));
     const { slotOf, slotBytes } = assignSlots(reqs);
+    // Every slot is checked before any buffer exists, so a plan too large for the device costs no
+    // GPU memory and the caller can retry at a smaller batch.
     const maxBinding = gpu.traits.maxStorageBufferBindingSize;
+    const maxBuffer = Number(gpu.device.limits.maxBufferSize);
+    const over = slotBytes.findIndex((b) => b > maxBinding || b > maxBuffer);
+    if (over >= 0) {
+      const names = [...reqIndex].filter(([, k]) => slotOf[k] === over).map(([n]) => n);
+      const scratchOf = scratchReq.findIndex((list) => list.some((q) => slotOf[q] === over));
+      const what = names.length
+        ? names.slice(0, 3).map((n) => `'${n}' [${shapes.get(n)!.join(', ')}]`).join(', ')
+        : `the scratch of node '${nodes[scratchOf]?.node.name ?? '?'}'`;
+      const b = slotBytes[over]!;
+      const limit = b > maxBinding ? `storage binding limit (${maxBinding} bytes)` : `buffer size limit (${maxBuffer} bytes)`;
+      throw new BatchTooLargeError(`at batch ${batch}, tensor ${what} needs ${b} bytes, over the device's ${limit}`);
+    }
     const buffers = slotBytes.map((b, i) => {
-      if (b > maxBinding) throw new GraphError(`a tensor of ${b} bytes exceeds the device's storage binding limit (${maxBinding}) even at batch ${batch}`);
       const buf = gpu.device.createBuffer({ label: `slot${i}`, size: b, usage: STORAGE() });
       this.owned.push(buf);
       return buf;
     });
-    this.bytes = slotBytes.reduce((a, b) => a + b, 0);
     for (const [name, k] of reqIndex) {
       const shape = shapes.get(name)!;
       this.storage.set(name, { buffer: buffers[slotOf[k]!]!, offset: 0, size: sizeOf(shape) * 4, shape: [...shape] });
@@ -103,6 +157,7 @@ export class ExecutionPlan {
       }, this.owned);
       for (const d of bound) this.dispatches.push({ ...d, node: s.node.name, opType: s.node.opType });
     });
+    return slotBytes.reduce((a, b) => a + b, 0);
   }
 
   /** The storage of a graph input, output or kept tensor. */
@@ -114,8 +169,8 @@ export class ExecutionPlan {
 
   has(name: string): boolean { return this.storage.has(name); }
 
-  /** Records the whole graph into one compute pass of `encoder`. */
-  encode(encoder: GPUCommandEncoder): void {
+  /** Records the whole graph into one compute pass of `encoder` (every row; see BatchPlan.encode). */
+  encode(encoder: GPUCommandEncoder, _rows?: number): void {
     const pass = encoder.beginComputePass({ label: `forward(batch ${this.batch})` });
     encodeDispatches(pass, this.dispatches);
     pass.end();

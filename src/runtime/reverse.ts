@@ -10,7 +10,7 @@ import { ExecutionPlan, type GpuTensor, type PlannedDispatch } from './plan.js';
 import { bindProgram } from './bind.js';
 import { scoreProgram, type ScoreMode } from '../kernels/score.js';
 import { sizeOf } from './tensor.js';
-import { GraphError, InputError } from './errors.js';
+import { BatchTooLargeError, GraphError, InputError } from './errors.js';
 
 export interface GradientOptions {
   /** Tensors (ONNX value names) whose gradients are wanted; the model input's name gives the input gradient. */
@@ -46,78 +46,90 @@ export class GradientPlan {
   private readonly owned: GPUBuffer[] = [];
   readonly seed: { tensor: string; mode: ScoreMode };
 
+  /**
+   * Throws BatchTooLargeError, having freed what it made, when a tensor, gradient or scratch
+   * buffer would exceed a device limit at this batch; Model.gradients then runs smaller chunks.
+   */
   constructor(readonly gpu: GpuContext, readonly graph: SpecializedGraph, build: BuildContext,
     constTensor: (name: string) => GpuTensor, readonly batch: number, opts: GradientOptions) {
-    const { nodes, shapes, constants } = graph;
-    for (const w of opts.wrt) if (!shapes.has(w)) throw new InputError(`no tensor named '${w}' in the model`);
-    this.seed = seedOf(graph, opts.mode);
-    const root = (n: string): string => this.rootOf.get(n) ?? n;
-    for (const s of nodes) if (s.op.alias) this.rootOf.set(s.node.outputs[0]!, root(s.node.inputs[0]!));
+    try {
+      const { nodes, shapes, constants } = graph;
+      for (const w of opts.wrt) if (!shapes.has(w)) throw new InputError(`no tensor named '${w}' in the model`);
+      this.seed = seedOf(graph, opts.mode);
+      const root = (n: string): string => this.rootOf.get(n) ?? n;
+      for (const s of nodes) if (s.op.alias) this.rootOf.set(s.node.outputs[0]!, root(s.node.inputs[0]!));
 
-    // Tensors on a path from a requested tensor to the seed.
-    const desc = new Set(opts.wrt);
-    for (const s of nodes) if (s.node.inputs.some((n) => n && desc.has(n))) s.node.outputs.forEach((o) => o && desc.add(o));
-    const anc = new Set([this.seed.tensor]);
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const s = nodes[i]!;
-      if (s.node.outputs.some((o) => anc.has(o))) s.node.inputs.forEach((n) => n && !constants.has(n) && anc.add(n));
-    }
-    const onPath = new Set([...desc].filter((n) => anc.has(n)));
-    for (const w of opts.wrt) if (!onPath.has(w)) throw new GraphError(`the score does not depend on '${w}'`);
-
-    const keep = new Set<string>();
-    for (const s of nodes) for (const n of [...s.node.inputs, ...s.node.outputs]) if (n && !constants.has(n) && shapes.has(n)) keep.add(n);
-    this.forward = new ExecutionPlan(gpu, graph, build, constTensor, batch, keep);
-
-    const alloc = (floats: number, label: string): GPUBuffer => {
-      const b = gpu.device.createBuffer({ label, size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: STORAGE() });
-      this.owned.push(b);
-      return b;
-    };
-    const gradOf = (name: string): GpuTensor => {
-      const r = root(name);
-      let t = this.grads.get(r);
-      if (!t) {
-        const shape = shapes.get(r)!;
-        t = { buffer: alloc(sizeOf(shape), `grad:${r}`), offset: 0, size: sizeOf(shape) * 4, shape: [...shape] };
-        this.grads.set(r, t);
+      // Tensors on a path from a requested tensor to the seed.
+      const desc = new Set(opts.wrt);
+      for (const s of nodes) if (s.node.inputs.some((n) => n && desc.has(n))) s.node.outputs.forEach((o) => o && desc.add(o));
+      const anc = new Set([this.seed.tensor]);
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        const s = nodes[i]!;
+        if (s.node.outputs.some((o) => anc.has(o))) s.node.inputs.forEach((n) => n && !constants.has(n) && anc.add(n));
       }
-      return { ...t, shape: [...(shapes.get(name) ?? t.shape)] };
-    };
-    for (const n of onPath) gradOf(n);
+      const onPath = new Set([...desc].filter((n) => anc.has(n)));
+      for (const w of opts.wrt) if (!onPath.has(w)) throw new GraphError(`the score does not depend on '${w}'`);
 
-    // The seed: Ψ per row and dΨ/d(seed tensor).
-    const seedShape = shapes.get(this.seed.tensor)!;
-    const k = sizeOf(seedShape) / batch;
-    if (seedShape[0] !== batch || !Number.isInteger(k)) throw new GraphError(`cannot read class scores from output of shape [${seedShape}]`);
-    this.classes = alloc(batch, 'classes');
-    const scoreBuf = alloc(batch, 'scores');
-    this.scores = { buffer: scoreBuf, offset: 0, size: batch * 4, shape: [batch] };
-    const seedProg = scoreProgram(build, this.seed.mode, batch, k, true, { z: { input: 0 }, classes: { input: 1 }, score: { output: 0 }, grad: { output: 1 } });
-    const seedGrad = gradOf(this.seed.tensor);
-    for (const d of bindProgram(gpu.device, seedProg, {
-      input: (i) => (i === 0 ? this.forward.tensor(this.seed.tensor) : { buffer: this.classes, offset: 0, size: batch * 4 }),
-      output: (i) => (i === 0 ? this.scores : seedGrad),
-      scratch: () => { throw new Error('no scratch'); },
-    }, this.owned)) this.dispatches.push({ ...d, node: 'score', opType: 'Score' });
+      const keep = new Set<string>();
+      for (const s of nodes) for (const n of [...s.node.inputs, ...s.node.outputs]) if (n && !constants.has(n) && shapes.has(n)) keep.add(n);
+      this.forward = new ExecutionPlan(gpu, graph, build, constTensor, batch, keep);
 
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const s = nodes[i]!;
-      if (s.op.alias || !s.node.outputs.some((o) => o && onPath.has(o))) continue;
-      const host = new Set(s.op.hostInputs?.(s.node) ?? []);
-      const wants = s.node.inputs.map((n, k2) => !!n && onPath.has(n) && !host.has(k2) && !constants.has(n));
-      if (!wants.some((w) => w)) continue;
-      if (!s.op.backward) throw new GraphError(`reverse mode: no gradient for ${s.node.opType} (node '${s.node.name}')`);
-      const prog = s.op.backward(s.node, s.inputs, s.outShapes, build, wants);
-      const bound = bindProgram(gpu.device, prog, {
-        input: (k2) => { const n = s.node.inputs[k2]!; return constants.has(n) ? constTensor(n) : this.forward.tensor(n); },
-        output: (k2) => this.forward.tensor(s.node.outputs[k2]!),
-        scratch: (k2) => { const b = alloc(Math.ceil(prog.scratchBytes![k2]! / 4), 'scratch'); return { buffer: b, offset: 0, size: prog.scratchBytes![k2]! }; },
-        // An output off the path (an unused Split part) gets a gradient buffer too: it stays zero.
-        gradOutput: (k2) => gradOf(s.node.outputs[k2]!),
-        gradInput: (k2) => gradOf(s.node.inputs[k2]!),
-      }, this.owned);
-      for (const d of bound) this.dispatches.push({ ...d, node: s.node.name, opType: `${s.node.opType}Grad` });
+      // Gradients have their tensors' sizes, which the forward plan has checked; scratch has not been.
+      const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+      const alloc = (floats: number, label: string): GPUBuffer => {
+        if (floats * 4 > limit) throw new BatchTooLargeError(`at batch ${batch}, the ${label} buffer needs ${floats * 4} bytes, over the device's limit of ${limit} bytes`);
+        const b = gpu.device.createBuffer({ label, size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: STORAGE() });
+        this.owned.push(b);
+        return b;
+      };
+      const gradOf = (name: string): GpuTensor => {
+        const r = root(name);
+        let t = this.grads.get(r);
+        if (!t) {
+          const shape = shapes.get(r)!;
+          t = { buffer: alloc(sizeOf(shape), `grad:${r}`), offset: 0, size: sizeOf(shape) * 4, shape: [...shape] };
+          this.grads.set(r, t);
+        }
+        return { ...t, shape: [...(shapes.get(name) ?? t.shape)] };
+      };
+      for (const n of onPath) gradOf(n);
+
+      // The seed: Ψ per row and dΨ/d(seed tensor).
+      const seedShape = shapes.get(this.seed.tensor)!;
+      const k = sizeOf(seedShape) / batch;
+      if (seedShape[0] !== batch || !Number.isInteger(k)) throw new GraphError(`cannot read class scores from output of shape [${seedShape}]`);
+      this.classes = alloc(batch, 'classes');
+      const scoreBuf = alloc(batch, 'scores');
+      this.scores = { buffer: scoreBuf, offset: 0, size: batch * 4, shape: [batch] };
+      const seedProg = scoreProgram(build, this.seed.mode, batch, k, true, { z: { input: 0 }, classes: { input: 1 }, score: { output: 0 }, grad: { output: 1 } });
+      const seedGrad = gradOf(this.seed.tensor);
+      for (const d of bindProgram(gpu.device, seedProg, {
+        input: (i) => (i === 0 ? this.forward.tensor(this.seed.tensor) : { buffer: this.classes, offset: 0, size: batch * 4 }),
+        output: (i) => (i === 0 ? this.scores : seedGrad),
+        scratch: () => { throw new Error('no scratch'); },
+      }, this.owned)) this.dispatches.push({ ...d, node: 'score', opType: 'Score' });
+
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        const s = nodes[i]!;
+        if (s.op.alias || !s.node.outputs.some((o) => o && onPath.has(o))) continue;
+        const host = new Set(s.op.hostInputs?.(s.node) ?? []);
+        const wants = s.node.inputs.map((n, k2) => !!n && onPath.has(n) && !host.has(k2) && !constants.has(n));
+        if (!wants.some((w) => w)) continue;
+        if (!s.op.backward) throw new GraphError(`reverse mode: no gradient for ${s.node.opType} (node '${s.node.name}')`);
+        const prog = s.op.backward(s.node, s.inputs, s.outShapes, build, wants);
+        const bound = bindProgram(gpu.device, prog, {
+          input: (k2) => { const n = s.node.inputs[k2]!; return constants.has(n) ? constTensor(n) : this.forward.tensor(n); },
+          output: (k2) => this.forward.tensor(s.node.outputs[k2]!),
+          scratch: (k2) => { const b = alloc(Math.ceil(prog.scratchBytes![k2]! / 4), 'scratch'); return { buffer: b, offset: 0, size: prog.scratchBytes![k2]! }; },
+          // An output off the path (an unused Split part) gets a gradient buffer too: it stays zero.
+          gradOutput: (k2) => gradOf(s.node.outputs[k2]!),
+          gradInput: (k2) => gradOf(s.node.inputs[k2]!),
+        }, this.owned);
+        for (const d of bound) this.dispatches.push({ ...d, node: s.node.name, opType: `${s.node.opType}Grad` });
+      }
+    } catch (e) {
+      this.destroy();
+      throw e;
     }
   }
 
@@ -149,7 +161,8 @@ export class GradientPlan {
   }
 
   destroy(): void {
-    this.forward.destroy();
+    // Optional: a constructor that threw may not have made the forward plan.
+    (this.forward as ExecutionPlan | undefined)?.destroy();
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
   }

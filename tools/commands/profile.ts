@@ -37,7 +37,10 @@ export async function profile(argv: string[]): Promise<void> {
     }
     let p;
     for (let r = 0; r < runs; r++) p = (await model.run(feeds, { profile: true })).profile;
-    console.log(`adapter: ${gpu.adapterName} (${p!.method}); load ${loadMs.toFixed(0)} ms; batch ${batch}\n`);
+    // A batch over the device's limits runs as chunks; the profile then covers one chunk.
+    const chunk = model.plan(model.inputShapes(batch)).chunk;
+    const split = chunk < batch ? ` (split into chunks of ${chunk}; the table is one chunk)` : '';
+    console.log(`adapter: ${gpu.adapterName} (${p!.method}); load ${loadMs.toFixed(0)} ms; batch ${batch}${split}\n`);
     console.log(profileTable(p!));
     if (values.trace) {
       writeFileSync(values.trace, chromeTrace(p!));
