@@ -79,7 +79,7 @@ async function runOurs(models: ModelSpec[], s: XaiSettings, put: (r: object) => 
         // Forward time at the explanation batch: the plan SISE and Score-CAM use (same keep, so the same cached plan).
         try {
           const shapes = new Map([[spec.inputName, [s.batch, ...spec.chw]]]);
-          const plan = model.plan(shapes, [seedOf(model.specialize(shapes, new Set()), 'softmax').tensor]);
+          const plan = await model.planFor(shapes, [seedOf(model.specialize(shapes, new Set()), 'softmax').tensor]);
           const inT = plan.tensor(spec.inputName);
           const data = new Float32Array(inT.size / 4);
           for (let i = 0; i < data.length; i++) data[i] = x[i % x.length]!;

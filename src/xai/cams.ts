@@ -100,14 +100,15 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
   const s = new ExplainSession(model, image, opts);
   try {
     const mode: ScoreMode = opts.scoreMode ?? 'softmax';
-    const batch = opts.batchSize ?? 32;
-    if (!Number.isInteger(batch) || batch < 1) throw new InputError(`batchSize must be a positive integer, got ${batch}`);
+    const requested = opts.batchSize ?? 32;
+    if (!Number.isInteger(requested) || requested < 1) throw new InputError(`batchSize must be a positive integer, got ${requested}`);
+    const batch = s.batchFor(requested);
     const { classIndex, score } = await s.classify(mode);
     const layer = targetLayer(model, opts.layer);
     const [, C, h, w] = layer.shape as [number, number, number, number];
     // The features of the unperturbed image: one forward plan at batch 1 that keeps the layer.
     const shapes1 = new Map([[s.inputName, s.inputShape]]);
-    const featPlan = model.plan(shapes1, [layer.name]);
+    const featPlan = await model.planFor(shapes1, [layer.name]);
     const e0 = s.compute.device.createCommandEncoder();
     e0.copyBufferToBuffer(s.image.buffer, 0, featPlan.tensor(s.inputName).buffer, 0, s.image.size);
     featPlan.encode(e0);
@@ -124,7 +125,7 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
     s.phase('features');
 
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
@@ -144,7 +145,7 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
       const e = s.compute.device.createCommandEncoder();
       s.compute.run(saliencyMasksProgram(s.compute.ctx, { channels: C, h, w, outH: s.height, outW: s.width }, start, n), { inputs: [A, idxT, range], outputs: [masks] }, e);
       s.compute.run(maskedInputProgram(s.compute.ctx, { n, channels: s.channels, pixels: s.pixels, baseline: 'channel' }), { inputs: [s.image, masks, base], outputs: [input] }, e);
-      plan.encode(e);
+      plan.encode(e, n);
       s.compute.run(scoreProg, { inputs: [logits, classes], outputs: [scores, unused] }, e);
       // Scatter the n scores to their channels' weight slots (copies need only 4-byte alignment).
       for (let i = 0; i < n; i++) e.copyBufferToBuffer(scores.buffer, i * 4, weights.buffer, idx[start + i]! * 4, 4);

@@ -7,7 +7,7 @@
  * and only the P fitness values of the generation come back to the host.
  */
 import type { Model } from '../runtime/model.js';
-import type { ExecutionPlan, GpuTensor } from '../runtime/plan.js';
+import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
 import type { KernelProgram } from '../kernels/types.js';
 import type { ScoreMode } from '../kernels/score.js';
 import { superpixelMaskedInputProgram } from '../kernels/superpixel-mask.js';
@@ -144,7 +144,7 @@ export function elimeParams(opts: ElimeOptions = {}): ElimeParams {
 }
 
 /** One batch size's plan and the programs that feed and read it. */
-interface Bucket { size: number; plan: ExecutionPlan; input: GpuTensor; logits: GpuTensor; scores: GpuTensor; mask: KernelProgram; score: KernelProgram }
+interface Bucket { size: number; plan: BatchPlan; input: GpuTensor; logits: GpuTensor; scores: GpuTensor; mask: KernelProgram; score: KernelProgram }
 
 /** E-LIME explanation of one image; see {@link ElimeOptions} for the [P] choices and defaults. */
 export async function elime(model: Model, image: Float32Array, opts: ElimeOptions = {}): Promise<ElimeExplanation> {
@@ -159,7 +159,7 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
     s.phase('segmentation');
 
     const c = s.compute;
-    const B = Math.min(prm.batchSize, prm.populationSize);
+    const B = Math.min(s.batchFor(prm.batchSize, [4 * K]), prm.populationSize);
     const labelsT = c.upload(Uint32Array.from(labels), [s.pixels], 'elime-labels');
     const fillT = c.upload(fill, [K, s.channels], 'elime-fill');
     const bitsT = c.alloc([B, K], 'elime-bits');
@@ -168,12 +168,12 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
     // Plans for B and its halves, so late generations with few uncached individuals run small passes.
     const sizes = [...new Set([B, Math.ceil(B / 2), Math.ceil(B / 4)])].filter((n, i) => i === 0 || n >= 8);
     const buckets = new Map<number, Bucket>();
-    const bucketFor = (n: number): Bucket => {
+    const bucketFor = async (n: number): Promise<Bucket> => {
       const size = sizes.filter((m) => m >= n).pop()!;
       let b = buckets.get(size);
       if (!b) {
         const shapes = new Map([[s.inputName, [size, ...s.inputShape.slice(1)]]]);
-        const plan = model.plan(shapes, [seedOf(model.specialize(shapes, new Set()), mode).tensor]);
+        const plan = await model.planFor(shapes, [seedOf(model.specialize(shapes, new Set()), mode).tensor]);
         const seed = seedOf(plan.graph, mode);
         const logits = plan.tensor(seed.tensor);
         if (logits.size / 4 / size !== out.length) throw new InputError(`the score tensor has ${logits.size / 4 / size} values per row; the model output has ${out.length}`);
@@ -191,13 +191,13 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
     const scoreRows = async (rows: readonly Uint8Array[], target: GpuTensor): Promise<Float64Array> => {
       for (let start = 0; start < rows.length; start += B) {
         const n = Math.min(B, rows.length - start);
-        const bk = bucketFor(n);
+        const bk = await bucketFor(n);
         const bits = new Float32Array(n * K);
         for (let i = 0; i < n; i++) bits.set(rows[start + i]!, i * K);
         c.write(bitsT, bits);
         const e = c.device.createCommandEncoder();
         c.run(bk.mask, { inputs: [s.image, labelsT, bitsT, fillT], outputs: [bk.input] }, e);
-        bk.plan.encode(e);
+        bk.plan.encode(e, n);
         c.run(bk.score, { inputs: [bk.logits, classT], outputs: [bk.scores] }, e);
         e.copyBufferToBuffer(bk.scores.buffer, bk.scores.offset, target.buffer, target.offset + start * 4, n * 4);
         await c.submit(e);

@@ -171,7 +171,8 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
   const s = new ExplainSession(model, image, opts);
   try {
     const prm = iassaParams(opts, s.height, s.width);
-    const { batchSize: batch, scoreMode: mode, attentionResolution: R } = prm;
+    const { scoreMode: mode, attentionResolution: R } = prm;
+    const batch = s.batchFor(prm.batchSize);
     const base = baselineOf(opts.baseline, s.channels);
     const { classIndex, score } = await s.classify(mode);
     const layers = detectBlocks(model, { layers: opts.layers });
@@ -180,7 +181,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
     // LRPF-SA set-up: one forward with taps, packed features, passes 1-2 (once per image).
     const c = s.compute;
     const H = s.height, W = s.width, P = s.pixels;
-    const fplan = model.plan(new Map([[s.inputName, s.inputShape]]), layers.map((l) => l.name));
+    const fplan = await model.planFor(new Map([[s.inputName, s.inputShape]]), layers.map((l) => l.name));
     const fin = fplan.tensor(s.inputName);
     let e = c.device.createCommandEncoder();
     e.copyBufferToBuffer(s.image.buffer, s.image.offset, fin.buffer, fin.offset, s.image.size);
@@ -193,7 +194,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
 
     // Masked forward passes.
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
@@ -236,7 +237,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
         const enc = c.device.createCommandEncoder();
         c.run(maskProg, { inputs: [listT], outputs: [masks] }, enc);
         c.run(maskedInput!, { inputs: [s.image, masks, baseT], outputs: [input] }, enc);
-        plan.encode(enc);
+        plan.encode(enc, n);
         c.run(scoreProg!, { inputs: [logits, cls], outputs: [scores] }, enc);
         c.run(accProg, { inputs: [scores, listT], outputs: [acc] }, enc);
         await c.submit(enc);

@@ -150,8 +150,6 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
   const s = new ExplainSession(model, image, opts);
   try {
     const { samples: N, scoreMode: mode } = prm;
-    // A plan wider than the sample count would only cost memory.
-    const batch = Math.min(prm.batchSize, N);
     const { classIndex, score, scores: out } = await s.classify(mode);
     const Kout = out.length;
     s.phase('classify');
@@ -159,10 +157,12 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
     const sp = superpixelsFor(image, s.channels, s.height, s.width, opts);
     const K = sp.segments;
     s.phase('segmentation');
+    // A plan wider than the sample count would only cost memory; [batch, K] bits are an own tensor too.
+    const batch = Math.min(s.batchFor(prm.batchSize, [4 * K]), N);
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     if (logits.size / 4 / batch !== Kout) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${Kout}`);
@@ -195,7 +195,7 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
       const [masked, scoreProg] = programsFor(n);
       const e = c.device.createCommandEncoder();
       c.run(masked, { inputs: [s.image, labelsT, bitsT, fillT], outputs: [input] }, e);
-      plan.encode(e);
+      plan.encode(e, n);
       c.run(scoreProg, { inputs: [logits, classT], outputs: [rowScores] }, e);
       e.copyBufferToBuffer(rowScores.buffer, rowScores.offset, allScores.buffer, allScores.offset + start * 4, n * 4);
       await c.submit(e);

@@ -117,7 +117,7 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
   try {
     const { pairs: Q, iterations: T, scoreMode: mode } = prm;
     const rows = 2 * Q;
-    const batch = Math.min(rows, prm.batchSize);
+    const batch = Math.min(rows, s.batchFor(prm.batchSize));
     const gridH = prm.resolution === 'input' ? s.height : Math.min(prm.resolution, s.height);
     const gridW = prm.resolution === 'input' ? s.width : Math.min(prm.resolution, s.width);
     const R = gridH * gridW;
@@ -128,7 +128,7 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     if (logits.size / 4 / batch !== K) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${K}`);
@@ -165,7 +165,7 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
       for (const ch of chunks) {
         c.run(ch.masks, { inputs: [m, state], outputs: [masks] }, e);
         c.run(ch.masked, { inputs: [s.image, masks, baseT], outputs: [input] }, e);
-        plan.encode(e);
+        plan.encode(e, ch.n);
         c.run(ch.score, { inputs: [logits, classT], outputs: [chunkScores] }, e);
         if (chunkScores !== scores) e.copyBufferToBuffer(chunkScores.buffer, chunkScores.offset, scores.buffer, scores.offset + ch.row0 * 4, ch.n * 4);
         s.forwardPasses += ch.n;

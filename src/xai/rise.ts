@@ -115,7 +115,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
   const prm = riseParams(opts);
   const s = new ExplainSession(model, image, opts);
   try {
-    const { masks: N, batchSize: batch, scoreMode: mode } = prm;
+    const { masks: N, scoreMode: mode } = prm;
     const geo = { height: s.height, width: s.width, gridSize: prm.gridSize, probability: prm.probability, seed: prm.seed };
     try { checkRiseMaskParams(geo); } catch (e) { throw e instanceof GraphError ? new InputError(e.message) : e; }
     const { classIndex, score, scores: out } = await s.classify(mode);
@@ -129,10 +129,12 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
     }
     const k = classes.length;
     s.phase('classify');
+    // Rows of the [batch, k] score matrix are the one own tensor that may outgrow the input's.
+    const batch = s.batchFor(prm.batchSize, [4 * k]);
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = model.plan(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     const kz = logits.size / 4 / batch;
@@ -182,7 +184,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
       const e = c.device.createCommandEncoder();
       c.run(maskProg, { inputs: [], outputs: [masks] }, e);
       c.run(maskedInput!, { inputs: [s.image, masks, base], outputs: [input] }, e);
-      plan.encode(e);
+      plan.encode(e, n);
       c.run(scoresProg!, { inputs: [logits, classesT], outputs: [scoreMat] }, e);
       accs.forEach((prog, j) => c.run(prog, { inputs: [scoreMat, masks], outputs: [chunks[j]!.acc] }, e));
       if (early) {

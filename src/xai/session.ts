@@ -6,6 +6,7 @@
 import type { Model } from '../runtime/model.js';
 import { GpuCompute } from '../runtime/compute.js';
 import type { GpuTensor } from '../runtime/plan.js';
+import type { GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
 import type { SaliencyMap } from './explanation.js';
@@ -21,10 +22,27 @@ export interface CommonOptions {
    * already ends in Softmax is read as it is (no second softmax).
    */
   scoreMode?: ScoreMode;
-  /** Masked forward passes per batch: bounds GPU memory whatever the number of masks. Default 32. */
+  /**
+   * Masked forward passes per batch: bounds GPU memory whatever the number of masks. Default 32.
+   * Any size runs: a batch whose model tensors exceed the device's limits is split into chunks by
+   * the model's plan (Model.plan). The method's own batch-sized tensors (the masks, and the
+   * model input its kernels write, [batch, C, H, W]) must each fit one storage binding, so the
+   * batch is lowered to the most rows that fit (`maxOwnBatch`); the map does not depend on it.
+   */
   batchSize?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * The most rows a method's own batch-sized tensors may have: each must fit one storage binding
+ * (and one buffer), and the largest per row is the model input [C, H, W] its kernels write into,
+ * unless `rowBytes` names a larger one.
+ */
+export function maxOwnBatch(gpu: GpuContext, inputShape: readonly number[], rowBytes: readonly number[] = []): number {
+  const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+  const perRow = Math.max(4 * inputShape.slice(1).reduce((a, b) => a * b, 1), ...rowBytes);
+  return Math.max(1, Math.floor(limit / perRow));
 }
 
 export class ExplainSession {
@@ -48,6 +66,11 @@ export class ExplainSession {
     if (this.inputShape.length !== 4) throw new InputError(`explanations need an image input [1, C, H, W]; the model input is [${this.inputShape}]`);
     this.compute = new GpuCompute(model.gpu);
     this.image = this.compute.upload(image, this.inputShape, 'image');
+  }
+
+  /** `requested` rows lowered to what the method's own bindings allow; see CommonOptions.batchSize. */
+  batchFor(requested: number, rowBytes: readonly number[] = []): number {
+    return Math.min(requested, maxOwnBatch(this.model.gpu, this.inputShape, rowBytes));
   }
 
   get channels(): number { return this.inputShape[1]!; }

@@ -73,8 +73,9 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
   const s = new ExplainSession(model, image, opts);
   try {
     const mode: ScoreMode = opts.scoreMode ?? 'softmax';
-    const batch = opts.batchSize ?? 32;
-    if (!Number.isInteger(batch) || batch < 1) throw new InputError(`batchSize must be a positive integer, got ${batch}`);
+    const requested = opts.batchSize ?? 32;
+    if (!Number.isInteger(requested) || requested < 1) throw new InputError(`batchSize must be a positive integer, got ${requested}`);
+    const batch = s.batchFor(requested);
     if (rule.kind === 'threshold' && !(rule.mu >= 0 && rule.mu <= 1)) throw new InputError(`mu must be in [0, 1], got ${rule.mu}`);
     const { classIndex, score } = await s.classify(mode);
     const layers: BlockLayer[] = detectBlocks(model, { layers: opts.layers });
@@ -110,7 +111,8 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
     const P = s.pixels;
     const maps = s.compute.alloc([B, s.height, s.width], 'layer-maps');
     s.compute.fill(maps, 0);
-    const plan = model.plan(new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]), [seedOf(model.specialize(new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]), new Set()), mode).tensor]);
+    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
+    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
     const seed = seedOf(plan.graph, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
@@ -134,7 +136,7 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
         const e = s.compute.device.createCommandEncoder();
         s.compute.run(saliencyMasksProgram(s.compute.ctx, { channels: C, h, w, outH: s.height, outW: s.width }, start, n), { inputs: [A, idxT, range], outputs: [masks] }, e);
         s.compute.run(maskedInputProgram(s.compute.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }), { inputs: [s.image, masks, base], outputs: [input] }, e);
-        plan.encode(e);
+        plan.encode(e, n);
         s.compute.run(scoreProg, { inputs: [logits, classes], outputs: [scores, scratchGrad] }, e);
         s.compute.run(scoreAccumulateProgram(s.compute.ctx, { n, pixels: P, massNormalise: opts.massNormalise !== false, accOffset: l * P }), { inputs: [scores, masks], outputs: [maps] }, e);
         await s.compute.submit(e);

@@ -7,14 +7,14 @@
  * the plan runs, Ψ_c is computed on the GPU and copied to a result vector read back once.
  */
 import type { Model } from '../../runtime/model.js';
-import type { ExecutionPlan, GpuTensor } from '../../runtime/plan.js';
+import type { BatchPlan, GpuTensor } from '../../runtime/plan.js';
 import { GpuCompute } from '../../runtime/compute.js';
 import { seedOf } from '../../runtime/reverse.js';
 import { CancelledError, InputError } from '../../runtime/errors.js';
 import { scoreProgram, type ScoreMode } from '../../kernels/score.js';
 import { blurProgram, perturbRowsProgram, SOFT_ROW } from '../../kernels/metrics.js';
 import type { KernelProgram } from '../../kernels/types.js';
-import type { Progress } from '../session.js';
+import { maxOwnBatch, type Progress } from '../session.js';
 
 /** Where a plane's values come from: host data [C, H, W], one value per channel, or a blur of plane `blurOf`. */
 export type PlaneSpec =
@@ -174,10 +174,11 @@ export class PerturbationRunner {
       desc.set([r.from, r.to, r.field, r.threshold], 4 * i);
       cls[i] = r.classIndex;
     });
-    const B = evenBatch(rows.length, this.batchSize);
+    // The perturbed input [B, C, H, W] is bound by this runner's own kernel: it must fit one binding.
+    const B = evenBatch(rows.length, Math.min(this.batchSize, maxOwnBatch(this.model.gpu, this.inputShape)));
     const shapes = new Map([[this.inputName, [B, C, this.height, this.width]]]);
     const seedName = seedOf(this.model.specialize(shapes, new Set()), this.mode).tensor;
-    const plan: ExecutionPlan = this.model.plan(shapes, [seedName]);
+    const plan: BatchPlan = await this.model.planFor(shapes, [seedName]);
     const seed = seedOf(plan.graph, this.mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / B;
@@ -202,7 +203,7 @@ export class PerturbationRunner {
         e.copyBufferToBuffer(allDesc.buffer, start * 16, batchDesc.buffer, 0, n * 16);
         e.copyBufferToBuffer(allCls.buffer, start * 4, batchCls.buffer, 0, n * 4);
         c.run(prog, { inputs: [this.planes, this.fields, batchDesc], outputs: [input] }, e);
-        plan.encode(e);
+        plan.encode(e, n);
         if (result) {
           c.run(scoreProg, { inputs: [logits, batchCls], outputs: [scores, unused] }, e);
           e.copyBufferToBuffer(scores.buffer, 0, result.buffer, start * 4, n * 4);
