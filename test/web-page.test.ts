@@ -149,6 +149,42 @@ describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () 
     expect((await state()).result!.method).toBe('gradcam');
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  it('tunes the kernels on SwiftShader at load, keeps the choices in localStorage, and reuses them on the next visit', async () => {
+    // The page has loaded the default model once already (first test): its load tuned batch 1.
+    const first = (await state()).tuning;
+    expect(first.length).toBeGreaterThan(0);
+    const t = first[0]!;
+    expect(t.store).toMatch(/localStorage/);
+    const measured = t.geometries.filter((g) => g.source === 'timed');
+    // SqueezeNet's convs have several candidates each on this adapter; the 5 s budget reaches some.
+    expect(measured.length).toBeGreaterThan(0);
+    for (const g of measured) {
+      expect(g.candidates).toBeGreaterThan(1);
+      expect(g.timed).toBeGreaterThan(1);
+      expect(g.ms).toBeGreaterThan(0);
+      expect(g.ms).toBeLessThanOrEqual(g.staticMs);
+    }
+    const stored = await page.evaluate(() => localStorage.getItem('webgpu-xai.tuning'));
+    const adapters = (JSON.parse(stored!) as { adapters: Record<string, { entries: Record<string, { complete: boolean }> }> }).adapters;
+    const entries = Object.values(adapters).flatMap((a) => Object.values(a.entries));
+    expect(entries.filter((e) => e.complete).length).toBeGreaterThanOrEqual(measured.length);
+
+    // A new visit (same browser profile): every geometry measured before comes from the cache with the same choice.
+    await page.goto(server.url);
+    await waitFor("window.webgpuXaiPage?.status === 'ready' && window.webgpuXaiPage.tuning.length > 0 && !!window.webgpuXaiPage.scores");
+    const again = await state();
+    const r = again.tuning[0]!;
+    for (const g of measured) {
+      const h = r.geometries.find((x) => x.key === g.key)!;
+      expect(h.source).toBe('cache');
+      expect(h.choice).toBe(g.choice);
+    }
+    expect(r.fromCache).toBeGreaterThanOrEqual(measured.length);
+    expect(await page.textContent('#model-info')).toMatch(/kernels: \d+ shapes tuned in [\d.]+ s, \d+ from this browser's cache/);
+    expect(again.top5![0]!.label).toBe('bull mastiff');
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
 });
 
 describe.skipIf(!existsSync(DEFAULT_MODEL))('web page server', () => {

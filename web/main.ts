@@ -9,6 +9,7 @@
 import {
   createGpuContext, explainImage, guessPreset, loadModel, presetForInput, preprocessImage, METHODS, PRESETS,
   CancelledError, DeviceError, type Explanation, type GpuContext, type Model, type PresetName, type Preprocessing, type RgbaImage,
+  type TuneReport,
 } from '../src/index.js';
 import { encodeNpyFloat32, overlayWithColorbar } from '../tools/render.js';
 import { parseLabels, toProbabilities, topK } from '../tools/scores.js';
@@ -28,11 +29,41 @@ export interface PageState {
   };
   /** Completed explanations since the page opened. */
   runs: number;
+  /**
+   * The kernel tuner's calls for the current model (at load, then at each new batch size), with
+   * choices kept in this browser's localStorage: a second visit finds them there.
+   */
+  tuning: TuningSummary[];
+}
+
+/** One tuning call, as the page shows it. */
+export interface TuningSummary {
+  timer: TuneReport['timer']; timed: number; fromCache: number; unfinished: number; ms: number; store: string;
+  geometries: { key: string; opType: string; source: string; candidates: number; timed: number; choice: string; staticChoice: string; ms: number; staticMs: number }[];
+}
+
+function summariseTuning(r: TuneReport): TuningSummary {
+  return {
+    timer: r.timer, timed: r.timed, fromCache: r.fromCache, unfinished: r.unfinished, ms: r.ms, store: r.store,
+    geometries: r.geometries.map((g) => ({ key: g.key, opType: g.opType, source: g.source, candidates: g.candidates, timed: g.timed, choice: g.choice, staticChoice: g.staticChoice, ms: g.ms, staticMs: g.staticMs })),
+  };
+}
+
+/** "12 kernel shapes tuned in 3.1 s, 4 faster than the static choice; 3 from this browser's cache". */
+function tuningText(m: Model): string {
+  const rs = m.tuneReports;
+  if (!rs.length) return '';
+  const all = rs.flatMap((r) => r.geometries);
+  const timed = all.filter((g) => g.source === 'timed');
+  const changed = all.filter((g) => g.choice !== g.staticChoice).length;
+  const cached = all.filter((g) => g.source === 'cache').length;
+  const ms = rs.reduce((s, r) => s + r.ms, 0);
+  return `kernels: ${timed.length} shapes tuned in ${(ms / 1000).toFixed(1)} s, ${cached} from this browser's cache, ${changed} not the static choice`;
 }
 
 declare global { interface Window { webgpuXaiPage: PageState } }
 
-const state: PageState = { status: 'idle', runs: 0 };
+const state: PageState = { status: 'idle', runs: 0, tuning: [] };
 window.webgpuXaiPage = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -42,7 +73,7 @@ const ui = {
   method: $<HTMLSelectElement>('method'), classIndex: $<HTMLInputElement>('class'), batch: $<HTMLInputElement>('batch'),
   explain: $<HTMLButtonElement>('explain'), cancel: $<HTMLButtonElement>('cancel'), progress: $<HTMLProgressElement>('progress'),
   phase: $('phase'), error: $('error'), top5: $<HTMLOListElement>('top5'), summary: $('summary'),
-  downloads: $('downloads'), overlay: $<HTMLCanvasElement>('overlay'),
+  downloads: $('downloads'), overlay: $<HTMLCanvasElement>('overlay'), tuning: $('tuning'),
 };
 
 let gpu: GpuContext | undefined;
@@ -109,7 +140,8 @@ async function openModel(bytes: Uint8Array, name: string): Promise<void> {
   modelName = name;
   state.model = name;
   const input = model.inputs[0]!;
-  ui.modelInfo.textContent = `${name}: input ${input.name} [${input.shape.join(', ')}], loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+  ui.modelInfo.textContent = `${name}: input ${input.name} [${input.shape.join(', ')}], loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${tuningText(model)}`;
+  state.tuning = model.tuneReports.map(summariseTuning);
   ui.phase.textContent = '';
   if (image) await classify();
   else setStatus('ready');
@@ -205,6 +237,8 @@ function explain(): Promise<void> {
       method, classIndex: e.classIndex, score: e.score, forwardPasses: e.forwardPasses, backwardPasses: e.backwardPasses,
       timings: e.timings, wallMs, map: { width: e.map.width, height: e.map.height, data: Array.from(e.map.data) },
     };
+    state.tuning = model.tuneReports.map(summariseTuning);
+    ui.tuning.textContent = tuningText(model);
     state.runs++;
     setStatus('done');
   });
