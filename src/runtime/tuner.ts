@@ -2,7 +2,8 @@
  * The kernel tuner. For every node of a specialised graph whose kernel family declares a
  * `tune` spec, it times each candidate variant of the node's geometry on this device (the very
  * program a plan would run, on random inputs), checks that its output agrees with the static
- * choice's, and records the fastest per adapter and geometry in a {@link TuningCache}. Plans then
+ * choice's, and records the fastest (the static choice unless another saves at least 5 % of its
+ * time) per adapter and geometry in a {@link TuningCache}. Plans then
  * build with those choices through `BuildContext.variant`. Work is bounded by a wall-time budget;
  * geometries it could not finish keep the static chooser's pick (or the best timed so far) and are
  * taken up again by the next call.
@@ -83,6 +84,8 @@ const DEFAULT_BUDGET_MS = 5000;
 /** Repetitions per timed sample are chosen so a sample lasts about this long. */
 const SAMPLE_MS = 3;
 const SAMPLES = 3;
+/** Fraction of the static choice's time another variant must save to replace it. */
+const MIN_GAIN = 0.05;
 
 const caches = new WeakMap<GPUDevice, TuningCache>();
 
@@ -286,7 +289,22 @@ async function timeGeometry(gpu: GpuContext, geo: Geometry, makeCtx: TuningConte
   } finally {
     for (const b of io) b.destroy();
   }
+  res.best = pickVariant(res.ms);
   return res;
+}
+
+/**
+ * The candidate to keep, from ms per run by candidate index (index 0 the static choice; undefined
+ * where not timed): the fastest, unless the static choice was timed and the fastest saves less
+ * than 5 % of its time. A layer timed alone on random inputs differs from the same layer inside a
+ * pass (caches, neighbours), and a few per cent is within that noise on a shared machine.
+ */
+export function pickVariant(ms: readonly (number | undefined)[]): number | undefined {
+  let best: number | undefined;
+  ms.forEach((t, i) => { if (t !== undefined && (best === undefined || t < ms[best]!)) best = i; });
+  const staticMs = ms[0];
+  if (best !== undefined && staticMs !== undefined && ms[best]! > staticMs * (1 - MIN_GAIN)) return 0;
+  return best;
 }
 
 function fail(msg: string): never { throw new Error(msg); }
