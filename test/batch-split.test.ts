@@ -218,6 +218,22 @@ describe('batch splitting on the real device limit', () => {
     expect(part.z.subarray(16 * CLASSES).every(Number.isNaN)).toBe(true);
   });
 
+  it('a tuning model tunes a batch it will split at the chunk its kernels run at', async () => {
+    // Budget 0: no timing, but the report lists the geometries the first use looked up.
+    const tuning = await Model.load(bytes, { gpu, tune: { budgetMs: 0 }, warmup: false });
+    try {
+      await tuning.planFor(tuning.inputShapes(32));
+      const r = tuning.tuneReports.at(-1)!;
+      expect(tuning.tuneReports).toHaveLength(2);
+      const convs = r.geometries.filter((g) => g.opType === 'Conv');
+      expect(convs.length).toBe(2);
+      for (const g of convs) expect(g.key).toContain('|n16|');
+      expect((await tuning.planFor(tuning.inputShapes(32))).chunk).toBe(16);
+    } finally {
+      tuning.destroy();
+    }
+  });
+
   it('model.gradients at batch 32 equals per-image gradients', async () => {
     const x = images(32, 3);
     const classes = Array.from({ length: 32 }, (_, i) => i % CLASSES);

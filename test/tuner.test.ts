@@ -14,7 +14,7 @@ import { convOpWith, convGeometry, chooseConvVariant, type ConvVariant } from '.
 import type { OpDef, TensorArg } from '../src/kernels/types.js';
 import { hostTensor } from '../src/runtime/tensor.js';
 import { adapterKeyOf } from '../src/runtime/device.js';
-import { disagreement, precisionKey } from '../src/runtime/tuner.js';
+import { disagreement, pickVariant, precisionKey } from '../src/runtime/tuner.js';
 import { localStorageTuningStore, memoryTuningStore, parseTuningFile } from '../src/runtime/tuning-cache.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { GraphBuilder, Rng, heWeights } from '../tools/onnx-writer.js';
@@ -155,6 +155,35 @@ describe('kernel tuner', () => {
     m.destroy();
   });
 
+  it('a new batch is tuned on its first use by planFor or run, once, and its plan builds the choices', async () => {
+    const gpu = await gpuWith(memoryTuningStore());
+    const m = await Model.load(smallNet(), { gpu, tune: { budgetMs: 120_000 } }, registry);
+    expect(m.tuneReports).toHaveLength(1);
+    built.length = 0;
+    await m.planFor(m.inputShapes(4));
+    expect(m.tuneReports).toHaveLength(2);
+    const r4 = m.tuneReports[1]!;
+    expect(r4.timed).toBe(2);
+    expect(r4.geometries.every((g) => g.key.includes(' 4x'))).toBe(true);
+    // The tuner builds every candidate; the plan's own three conv builds come last.
+    const planBuilds = built.slice(-3);
+    expect(planBuilds.every(([k]) => k.includes(' 4x'))).toBe(true);
+    for (const [k, v] of planBuilds) expect(JSON.stringify(v)).toBe(r4.geometries.find((x) => x.key === k)!.choice);
+    // Running batch 4 (same shapes) and planning it again tune nothing more; run at batch 2 tunes batch 2.
+    const x4 = Float32Array.from({ length: 4 * input.length }, (_, i) => input[i % input.length]!);
+    await m.run({ x: { dtype: 'float32', shape: [4, 3, 16, 16], data: x4 } });
+    await m.planFor(m.inputShapes(4));
+    expect(m.tuneReports).toHaveLength(2);
+    await m.run({ x: { dtype: 'float32', shape: [2, 3, 16, 16], data: x4.subarray(0, 2 * input.length) } });
+    expect(m.tuneReports).toHaveLength(3);
+    expect(m.tuneReports[2]!.geometries.every((g) => g.key.includes(' 2x'))).toBe(true);
+    m.destroy();
+    const fixed = await Model.load(smallNet(), { gpu, tune: false }, registry);
+    await fixed.planFor(fixed.inputShapes(4));
+    expect(fixed.tuneReports).toHaveLength(0);
+    fixed.destroy();
+  });
+
   it('budget 0 times nothing and builds the static choices', async () => {
     const gpu = await gpuWith(null);
     const m = await Model.load(smallNet(), { gpu, tune: { budgetMs: 0 } }, registry);
@@ -165,6 +194,15 @@ describe('kernel tuner', () => {
     const fixed = await Model.load(smallNet(), { gpu, tune: false }, registry);
     expect(m.kernelSources(1).map((k) => k.wgsl)).toEqual(fixed.kernelSources(1).map((k) => k.wgsl));
     m.destroy(); fixed.destroy();
+  });
+
+  it('keeps the static choice unless another candidate saves at least 5 % of its time', () => {
+    expect(pickVariant([10, 9.7, 11])).toBe(0);
+    expect(pickVariant([10, 9.4, 9.6])).toBe(1);
+    expect(pickVariant([10, undefined, 8])).toBe(2);
+    // Static not timed (rejected or past the budget): the fastest that was.
+    expect(pickVariant([undefined, 3, 2.99])).toBe(2);
+    expect(pickVariant([])).toBeUndefined();
   });
 
   it('keeps f32 and f16 choices apart', () => {

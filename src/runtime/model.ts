@@ -109,6 +109,8 @@ export class Model {
   /** undefined: tuning off (static chooser only). */
   private readonly tuneOpts: TuneOptions | undefined;
   private readonly tunedShapes = new Set<string>();
+  /** Input shapes `tuneFirstUse` has seen (their plan may run at another batch: the chunk). */
+  private readonly firstUses = new Set<string>();
   /** Every tuning call of this model so far, oldest first (the load's first). */
   readonly tuneReports: TuneReport[] = [];
 
@@ -247,11 +249,40 @@ export class Model {
   }
 
   /**
-   * The plan explanation methods, metrics and benchmarks use: `plan`, behind a promise because a
-   * shape's first use may do device work before the plan is built.
+   * The plan explanation methods, metrics and benchmarks use: `plan`, after tuning the kernels of
+   * these shapes on their first use when the model tunes (LoadOptions.tune; bounded by its budget,
+   * and free once the choices are in the adapter's cache).
    */
   async planFor(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
+    await this.tuneFirstUse(shapes);
     return this.plan(shapes, keep);
+  }
+
+  /**
+   * With tuning on, tunes the kernel geometries of these shapes the first time they are used
+   * (`planFor`, `run`), so explanations at their own batch size run tuned kernels, not only the
+   * batch-1 plan tuned at load. A batch the plan will split is tuned at its chunk, the batch its
+   * kernels run at (estimated from tensor sizes as `plan` first does). Shapes that do not
+   * specialise are left for `plan` to report.
+   */
+  private async tuneFirstUse(shapes: ReadonlyMap<string, number[]>): Promise<void> {
+    const key = JSON.stringify([...shapes]);
+    if (!this.tuneOpts || this.firstUses.has(key)) return;
+    // Marked first: a later call with these shapes is free whatever happens below.
+    this.firstUses.add(key);
+    let at: ReadonlyMap<string, number[]> = shapes;
+    try {
+      const batch = sharedBatch(shapes);
+      if (batch !== undefined && batch > 1) {
+        const rows = evenChunks(batch, this.fittingRows(shapes, batch)).size;
+        if (rows < batch) at = withBatch(shapes, rows);
+      }
+      this.specialize(at, new Set());
+    } catch (e) {
+      if (e instanceof XaiError) return;
+      throw e;
+    }
+    await this.tuneOnce(at);
   }
 
   /**
@@ -389,10 +420,15 @@ export class Model {
    * chunks of at most this many rows (fewer when a kernel's own limits say so).
    */
   maxBatch(batch: number): number {
+    return this.fittingRows(this.inputShapes(batch), batch);
+  }
+
+  /** maxBatch for these input shapes, whose dimension 0 is `batch`. */
+  private fittingRows(shapes: ReadonlyMap<string, number[]>, batch: number): number {
     const limit = this.tensorLimit();
     let b = batch;
     for (;;) {
-      const big = largestTensor(this.specialize(this.inputShapes(b), new Set())).bytes;
+      const big = largestTensor(this.specialize(withBatch(shapes, b), new Set())).bytes;
       if (b === 1 || big <= limit) return b;
       b = Math.max(1, Math.min(b - 1, Math.floor((b * limit) / big)));
     }
@@ -456,6 +492,7 @@ export class Model {
     let plan!: BatchPlan;
     let profile: Profile | undefined;
     const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
+    await this.tuneFirstUse(shapes);
     const read = await this.inErrorScopes(async () => {
       plan = this.plan(shapes, opts.keep ?? []);
       const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > HOST_TRANSFER_LIMIT);
