@@ -14,7 +14,7 @@ import { convOpWith, convGeometry, chooseConvVariant, type ConvVariant } from '.
 import type { OpDef, TensorArg } from '../src/kernels/types.js';
 import { hostTensor } from '../src/runtime/tensor.js';
 import { adapterKeyOf } from '../src/runtime/device.js';
-import { disagreement, pickVariant, precisionKey } from '../src/runtime/tuner.js';
+import { disagreement, pickVariant, precisionKey, revertToStatic, tuningCacheFor } from '../src/runtime/tuner.js';
 import { localStorageTuningStore, memoryTuningStore, parseTuningFile } from '../src/runtime/tuning-cache.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { GraphBuilder, Rng, heWeights } from '../tools/onnx-writer.js';
@@ -182,6 +182,56 @@ describe('kernel tuner', () => {
     await fixed.planFor(fixed.inputShapes(4));
     expect(fixed.tuneReports).toHaveLength(0);
     fixed.destroy();
+  });
+
+  it('choices that differ from the static ones are checked on the whole pass, and plans build what the report says', async () => {
+    // A static pick that is slow on purpose (the plain tiled kernel), so the tuner picks something else.
+    const slowStatic: OpDef = {
+      ...testConv(),
+      tune: { ...testConv().tune!, candidates: (node, inputs, outputs, traits) => [{ kind: 'tiled', tm: 32, tn: 32 }, ...testConv().tune!.candidates(node, inputs, outputs, traits, { f16: false })] },
+    };
+    const reg = new OpRegistry([...untuned, slowStatic]);
+    const gpu = await gpuWith(memoryTuningStore());
+    const m = await Model.load(smallNet(), { gpu, tune: { budgetMs: 120_000 }, warmup: false }, reg);
+    const r = m.tuneReports[0]!;
+    const timedChanged = r.geometries.filter((g) => g.source === 'timed' && g.staticMs > 0 && g.choice !== g.staticChoice);
+    if (r.wholePass === undefined) {
+      // Nothing new beat the static pick by 5 %: no whole-pass check was needed.
+      expect(timedChanged).toHaveLength(0);
+    } else {
+      expect('kept' in r.wholePass).toBe(true);
+      if ('kept' in r.wholePass) {
+        expect(r.wholePass.pairs).toBeGreaterThanOrEqual(3);
+        expect(r.wholePass.staticMs).toBeGreaterThan(0);
+        expect(r.wholePass.tunedMs).toBeGreaterThan(0);
+        expect(r.wholePass.kept).toBe(r.wholePass.tunedMs < r.wholePass.staticMs);
+        // Rejected on the whole pass: every geometry reports (and the cache holds) the static pick.
+        if (!r.wholePass.kept) expect(r.geometries.every((g) => g.choice === g.staticChoice)).toBe(true);
+      }
+    }
+    built.length = 0;
+    m.plan(m.inputShapes(1));
+    expect(built).toHaveLength(3);
+    for (const [k, v] of built) expect(JSON.stringify(v)).toBe(r.geometries.find((x) => x.key === k)!.choice);
+    m.destroy();
+  });
+
+  it('revertToStatic puts the static pick back in the cache for the named geometries only', async () => {
+    const gpu = await gpuWith(memoryTuningStore());
+    const m = await Model.load(smallNet(), { gpu, tune: { budgetMs: 120_000, verify: false }, warmup: false }, registry);
+    const g = m.specialize(m.inputShapes(1), new Set());
+    const cache = tuningCacheFor(gpu);
+    const [a, b] = m.tuneReports[0]!.geometries;
+    // Pretend both geometries chose a non-static candidate, then revert only the first.
+    for (const x of [a!, b!]) {
+      const k = precisionKey(x.key, false);
+      cache.set(k, { ...cache.get(k)!, variant: { kind: 'reg', pixels: 4, chan4: 1 }, label: 'reg 4x4' }, true);
+    }
+    await revertToStatic(gpu, g, new Set([a!.key]), false);
+    expect(cache.get(precisionKey(a!.key, false))!.label).toBe(a!.staticChoice);
+    expect(cache.get(precisionKey(a!.key, false))!.variant).toEqual(JSON.parse(a!.staticChoice));
+    expect(cache.get(precisionKey(b!.key, false))!.label).toBe('reg 4x4');
+    m.destroy();
   });
 
   it('budget 0 times nothing and builds the static choices', async () => {

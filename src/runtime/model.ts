@@ -21,7 +21,7 @@ import { profileDispatches, type Profile } from './profiler.js';
 import { GradientPlan, type GradientOptions } from './reverse.js';
 import type { ScoreMode } from '../kernels/score.js';
 import { makeBuildContext } from './build-context.js';
-import { tuneGraph, tunedVariant, tuningCacheFor, type TuneOptions, type TuneReport } from './tuner.js';
+import { revertToStatic, tuneGraph, tunedVariant, tuningCacheFor, type TuneOptions, type TuneReport } from './tuner.js';
 
 export interface LoadOptions {
   gpu: GpuContext;
@@ -582,9 +582,67 @@ export class Model {
     const g = this.specialize(shapes, new Set());
     const merged: TuneOptions = { ...this.tuneOpts, ...opts };
     const report = await this.inErrorScopes(() => tuneGraph(this.gpu, g, (owned, choose) => ({ ...makeBuildContext(this.gpu, this.pipelines, owned), variant: choose }), merged));
+    const changed = new Set(report.geometries.filter((x) => x.source === 'timed' && x.choice !== x.staticChoice).map((x) => x.key));
+    if (merged.verify !== false && changed.size > 0) {
+      const t0 = performance.now();
+      report.wholePass = await this.inErrorScopes(() => this.compareWholePass(g, merged.f16 === true));
+      report.ms += performance.now() - t0;
+      if ('kept' in report.wholePass && !report.wholePass.kept) {
+        await revertToStatic(this.gpu, g, changed, merged.f16 === true);
+        for (const x of report.geometries) if (changed.has(x.key)) { x.choice = x.staticChoice; x.ms = x.staticMs; }
+      }
+    }
     this.tunedShapes.add(JSON.stringify([...shapes]));
     this.tuneReports.push(report);
     return report;
+  }
+
+  /**
+   * The forward pass of `g` with the tuned choices and with the static chooser's, as two plans on
+   * the same random input, run in turn (the order alternating per pair) and timed on the host from
+   * submission to completion. Up to about 2 s of passes, at least 3 pairs. A graph too large for
+   * one plan is not checked (the split plan's chunk was tuned instead).
+   */
+  private async compareWholePass(g: SpecializedGraph, f16: boolean): Promise<NonNullable<TuneReport['wholePass']>> {
+    const batch = [...g.shapes.get(g.inputNames[0]!) ?? [1]][0] ?? 1;
+    const { variant: _tuned, ...staticCtx } = this.buildContext();
+    const plans: ExecutionPlan[] = [];
+    try {
+      try {
+        const cache = tuningCacheFor(this.gpu);
+        const tunedCtx: BuildContext = { ...staticCtx, variant: (key: string) => tunedVariant(cache, key, f16 && this.gpu.traits.hasF16) };
+        plans.push(new ExecutionPlan(this.gpu, g, tunedCtx, (name) => this.constTensor(name, g), batch, new Set()));
+        plans.push(new ExecutionPlan(this.gpu, g, staticCtx, (name) => this.constTensor(name, g), batch, new Set()));
+      } catch (e) {
+        if (e instanceof BatchTooLargeError) return { skipped: e.message };
+        throw e;
+      }
+      const { device } = this.gpu;
+      for (const p of plans) {
+        for (const n of g.inputNames) {
+          const t = p.tensor(n);
+          writeFloats(device, t, Float32Array.from({ length: t.size / 4 }, (_, i) => Math.sin(i * 0.37) * 1.5));
+        }
+      }
+      const pass = async (p: ExecutionPlan) => {
+        const t = performance.now();
+        const enc = device.createCommandEncoder();
+        p.encode(enc);
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        return performance.now() - t;
+      };
+      // First runs compile and warm; they size the number of pairs.
+      const first = (await pass(plans[0]!)) + (await pass(plans[1]!));
+      const pairs = Math.max(3, Math.min(9, Math.floor(2000 / Math.max(first, 1e-3))));
+      const ms: [number[], number[]] = [[], []];
+      for (let i = 0; i < pairs; i++) for (const j of i % 2 ? [1, 0] : [0, 1]) ms[j]!.push(await pass(plans[j]!));
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+      const tunedMs = med(ms[0]), staticMs = med(ms[1]);
+      return { staticMs, tunedMs, pairs, kept: tunedMs < staticMs };
+    } finally {
+      for (const p of plans) p.destroy();
+    }
   }
 
   /** Tunes these shapes on their first use when tuning is on; later calls return at once. */

@@ -32,6 +32,13 @@ export interface TuneOptions {
   f16?: boolean;
   /** Time geometries again even when the cache has them (the CLI's `tune --force`). */
   force?: boolean;
+  /**
+   * Check the choices on the whole forward pass (default true): when a call times choices that
+   * differ from the static chooser's, `Model.tune` runs the pass at its shapes with them and with
+   * the static choices, interleaved, and keeps them only when the pass is faster (see
+   * TuneReport.wholePass). A layer timed alone does not always predict the layer inside a pass.
+   */
+  verify?: boolean;
   /** Called after each geometry. */
   onProgress?: (p: TuneProgress) => void;
 }
@@ -75,6 +82,13 @@ export interface TuneReport {
   /** Where choices persist ("memory" when nowhere), and why that failed if it did. */
   store: string;
   storeError?: string;
+  /**
+   * The whole-pass check of this call's new choices (TuneOptions.verify): median ms of the forward
+   * pass with the static and with the tuned choices over `pairs` interleaved runs, and whether the
+   * tuned ones were kept. Absent when nothing new differed from the static choice, or the check
+   * could not run (`skipped` says why).
+   */
+  wholePass?: { staticMs: number; tunedMs: number; pairs: number; kept: boolean } | { skipped: string };
 }
 
 /** Builds a BuildContext whose `variant` answers with `choose`; buffers it makes go to `owned`. */
@@ -200,6 +214,22 @@ export async function tuneGraph(gpu: GpuContext, g: SpecializedGraph, makeCtx: T
     store: cache.store?.where ?? 'memory',
     ...(cache.storeError ? { storeError: cache.storeError } : {}),
   };
+}
+
+/**
+ * Sets the cached choices of these geometries of `g` (keys as in TunedGeometry.key) back to the
+ * static chooser's pick, as complete entries, so later calls do not time them again.
+ */
+export async function revertToStatic(gpu: GpuContext, g: SpecializedGraph, keys: ReadonlySet<string>, f16Option: boolean): Promise<void> {
+  const f16 = f16Option && gpu.traits.hasF16;
+  const cache = tuningCacheFor(gpu);
+  for (const geo of tunableGeometries(g, gpu, f16)) {
+    const k = precisionKey(geo.key, f16);
+    const old = cache.get(k);
+    if (!keys.has(geo.key) || !old || geo.candidates.length === 0) continue;
+    cache.set(k, { ...old, variant: geo.candidates[0], label: old.staticLabel, ms: old.staticMs, complete: true, at: Date.now() }, true);
+  }
+  await cache.flush();
 }
 
 interface GeometryTiming {

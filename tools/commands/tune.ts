@@ -85,5 +85,8 @@ export function tuneSummary(r: TuneReport): string {
     + `; ${(r.ms / 1000).toFixed(1)} s (${r.timer}, ${r.precision})`
     + (Number.isFinite(speedup) ? `; tuned layers ${speedup.toFixed(2)}x the static choice's GPU time` : '')
     + (rejected ? `; ${rejected} candidates rejected` : '')
+    + (r.wholePass && 'kept' in r.wholePass
+      ? `; whole pass ${r.wholePass.staticMs.toFixed(1)} -> ${r.wholePass.tunedMs.toFixed(1)} ms, ${r.wholePass.kept ? 'tuned choices kept' : 'no faster: static choices kept'}`
+      : r.wholePass ? `; whole pass not checked: ${r.wholePass.skipped}` : '')
     + (r.storeError ? `; ${r.storeError}` : '');
 }
