@@ -19,6 +19,11 @@ async function createPeer(id: PeerId, settings: ChildSettings): Promise<Peer> {
   }
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 const msg = (e: unknown) => ((e as Error)?.message ?? String(e)).split('\n')[0]!.slice(0, 160);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -109,10 +114,20 @@ export async function runChild(id: PeerId, models: ModelSpec[], outPath: string,
             if (spent + times[times.length - 1]! / 1000 > settings.cellSeconds) break;
           }
           const sorted = [...times].sort((a, b) => a - b);
-          const medianMs = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+          const medianMs = median(times);
           perImageMs = medianMs / batch;
           put({ type: 'cell', peer: id, model: model.name, batch, status: 'ok', medianMs, minMs: sorted[0]!, imagesPerSec: (1000 * batch) / medianMs, reps: times.length, warmupMs, times });
           log(`[${id}] ${model.name} b${batch}: ${((1000 * batch) / medianMs).toFixed(2)} img/s (median of ${times.length}, warm-up ${(warmupMs / 1000).toFixed(1)} s)`);
+          if (session.interleavedStatic) {
+            try {
+              // At least as many pairs as timed runs; more where passes are short (medians of 3 swing by 15 %).
+              const pairs = Math.max(times.length, Math.min(15, Math.floor((settings.cellSeconds * 1000) / (2 * medianMs))));
+              const { tunedMs, staticMs } = await session.interleavedStatic(batch, input, pairs);
+              const tm = median(tunedMs), sm = median(staticMs);
+              put({ type: 'interleaved', peer: id, model: model.name, batch, tunedMedianMs: tm, staticMedianMs: sm, pairs: tunedMs.length });
+              log(`[${id}] ${model.name} b${batch}: interleaved with the static chooser, ${tm.toFixed(1)} vs ${sm.toFixed(1)} ms (tuned/static ${(sm / tm).toFixed(2)}x)`);
+            } catch (e) { log(`[${id}] ${model.name} b${batch}: interleaved static runs failed: ${msg(e)}`); }
+          }
         } catch (e) {
           put({ type: 'cell', peer: id, model: model.name, batch, status: 'failed', reason: msg(e) });
           log(`[${id}] ${model.name} b${batch} failed: ${msg(e)}`);

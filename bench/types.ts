@@ -49,6 +49,12 @@ export interface PeerSession {
   loadTune?: TuneInfo;
   /** Tunes for `batch` before its first run (peers that tune); undefined when `batch` was tuned already. */
   tune?(batch: number): Promise<TuneInfo | undefined>;
+  /**
+   * The tuned peer only: `pairs` runs of this session's model and of the same model with the static
+   * chooser, loaded on the same device in this process, interleaved (the order alternating per
+   * pair), so both see the same machine state: ms per run of each.
+   */
+  interleavedStatic?(batch: number, input: Float32Array, pairs: number): Promise<{ tunedMs: number[]; staticMs: number[] }>;
 }
 
 export interface Peer {
@@ -72,6 +78,8 @@ export type Record_ =
   /** loadMs includes tuneMs (tuning inside the load) where the peer tunes. */
   | { type: 'load'; peer: PeerId; model: string; loadMs: number; firstRunMs: number; tuneMs?: number }
   | { type: 'tune'; peer: PeerId; model: string; batch: number; atLoad: boolean; info: TuneInfo }
+  /** Tuned and static engine in one process, runs interleaved (PeerSession.interleavedStatic). */
+  | { type: 'interleaved'; peer: PeerId; model: string; batch: number; tunedMedianMs: number; staticMedianMs: number; pairs: number }
   | { type: 'cell'; peer: PeerId; model: string; batch: number; status: 'ok'; medianMs: number; minMs: number; imagesPerSec: number; reps: number; warmupMs: number; times: number[] }
   | { type: 'cell'; peer: PeerId; model: string; batch: number; status: 'failed' | 'skipped'; reason: string }
   | { type: 'failed'; peer: PeerId; model?: string; reason: string }

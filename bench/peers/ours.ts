@@ -9,6 +9,9 @@
  * budget), because load builds and warms the batch-1 plan and a plan keeps the kernels it was built
  * with; its TuneReport is `model.tuneReports[0]`. Every other batch is tuned by `model.tune(batch)`
  * before that batch's first (warm-up) run, which builds its plan. Both calls get the same budget.
+ * After its own timed runs the tuned peer also runs the static chooser in the same process, the two
+ * interleaved, for a tuned/static ratio that process-to-process variation (30 % on lavapipe) does
+ * not swamp.
  */
 import { existsSync } from 'node:fs';
 import { createNodeGpu } from '../../src/node.js';
@@ -69,10 +72,13 @@ export async function createOurs(tuned = true, tuneBudgetMs = 600_000): Promise<
       const m = await Model.load(bytes, { gpu, tune: tuned ? { budgetMs: tuneBudgetMs } : false });
       const atLoad = m.tuneReports[0];
       const tunedBatches = new Set(tuned ? [1] : []);
+      let fixed: Model | undefined;
+      const runOn = async (mm: Model, batch: number, input: Float32Array) =>
+        mm.run({ [model.inputName]: { dtype: 'float32', shape: [batch, ...model.chw], data: input } });
       return {
         ...(atLoad ? { loadTune: tuneInfo(atLoad) } : {}),
         async run(batch, input) {
-          const { outputs } = await m.run({ [model.inputName]: { dtype: 'float32', shape: [batch, ...model.chw], data: input } });
+          const { outputs } = await runOn(m, batch, input);
           return Float32Array.from(Object.values(outputs)[0]!.data);
         },
         ...(tuned ? {
@@ -81,8 +87,21 @@ export async function createOurs(tuned = true, tuneBudgetMs = 600_000): Promise<
             tunedBatches.add(batch);
             return tuneInfo(await m.tune(batch, { budgetMs: tuneBudgetMs }));
           },
+          async interleavedStatic(batch: number, input: Float32Array, pairs: number) {
+            fixed ??= await Model.load(bytes, { gpu, tune: false });
+            await runOn(fixed, batch, input); // its warm-up at this batch (builds the plan)
+            const tunedMs: number[] = [], staticMs: number[] = [];
+            for (let i = 0; i < pairs; i++) {
+              for (const first of i % 2 ? [false, true] : [true, false]) {
+                const t = performance.now();
+                await runOn(first ? m : fixed, batch, input);
+                (first ? tunedMs : staticMs).push(performance.now() - t);
+              }
+            }
+            return { tunedMs, staticMs };
+          },
         } : {}),
-        async dispose() { m.destroy(); },
+        async dispose() { m.destroy(); fixed?.destroy(); },
       };
     },
     async flops(model, bytes) {
