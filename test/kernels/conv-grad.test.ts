@@ -1,26 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { convOpWith, chooseConvGradVariant, type ConvVariant, type ConvGeometry } from '../../src/kernels/conv.js';
 import type { AdapterTraits } from '../../src/kernels/types.js';
-import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { HostTensor } from '../../src/runtime/tensor.js';
 import { makeNode } from '../helpers/run-op.js';
 import { runOpBackward, numericGradient } from '../helpers/run-op-backward.js';
 import { convRef, attrsOf, type ConvCase } from '../helpers/ref-conv.js';
+import { mulberry32, nonZeroUniform, nonZeroTensor } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(4242);
-const randArr = (n: number): Float32Array => Float32Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5);
-function randT(shape: number[]): HostTensor {
-  return hostTensor('float32', shape, randArr(shape.reduce((a, b) => a * b, 1)));
-}
+const rand = mulberry32(4242);
+const randArr = (n: number): Float32Array => nonZeroUniform(rand, n);
+const randT = (shape: number[]): HostTensor => nonZeroTensor(rand, shape);
 function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
   expect(got.length).toBe(ref.length);
   for (let i = 0; i < ref.length; i++) {

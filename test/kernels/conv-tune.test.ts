@@ -7,11 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { convOp, convOpWith, chooseConvVariant, convGeometry, type ConvGeometry, type ConvVariant } from '../../src/kernels/conv.js';
 import { convCandidates, convVariantFits, describeConvVariant, splitSlices, GPU_MAX_CANDIDATES, SOFTWARE_MAX_CANDIDATES } from '../../src/kernels/conv-tune.js';
 import type { AdapterTraits, OpDef, TensorArg } from '../../src/kernels/types.js';
-import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { HostTensor } from '../../src/runtime/tensor.js';
 import type { AttrValue } from '../../src/runtime/graph.js';
 import { makeNode, runOp } from '../helpers/run-op.js';
 import { convRef, attrsOf, type ConvCase } from '../helpers/ref-conv.js';
 import { testGpu } from '../helpers/gpu.js';
+import { mulberry32, nonZeroTensor } from '../helpers/random.js';
 
 const base = { maxWorkgroupsPerDimension: 65535, maxStorageBuffersPerStage: 16 };
 /** Adapters as their WebGPU limits describe them (vendor strings do not matter to the lists). */
@@ -120,21 +121,8 @@ describe('conv candidate lists', () => {
   });
 });
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(4242);
-function randT(shape: number[]): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
-}
+const rand = mulberry32(4242);
+const randT = (shape: number[]): HostTensor => nonZeroTensor(rand, shape);
 
 describe('conv tune key', () => {
   const key = (c: ConvCase, attrs: Record<string, AttrValue> = {}, nIn = 3, t = TRAITS['h100']!) => {

@@ -4,26 +4,14 @@ import { PipelineCache } from '../../src/runtime/pipeline-cache.js';
 import { makeBuildContext } from '../../src/runtime/build-context.js';
 import { testGpu } from '../helpers/gpu.js';
 import type { AdapterTraits } from '../../src/kernels/types.js';
-import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { HostTensor } from '../../src/runtime/tensor.js';
 import type { AttrValue } from '../../src/runtime/graph.js';
 import { makeNode, runOp } from '../helpers/run-op.js';
 import { convRef, attrsOf, type ConvCase as Case } from '../helpers/ref-conv.js';
+import { mulberry32, nonZeroTensor } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(77);
-function randT(shape: number[]): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
-}
+const rand = mulberry32(77);
+const randT = (shape: number[]): HostTensor => nonZeroTensor(rand, shape);
 /**
  * |got - ref| <= tol * max(1, |ref|) per element; with `scaled`, tol * max(1, max |ref|) instead
  * (half precision: the error follows the size of the partial sums, not of the output element).

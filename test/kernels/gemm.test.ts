@@ -2,27 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { gemmOpWith, matmulOpWith, chooseMatmulVariant, matmulCandidates, matmulVariantFits, describeMatmulVariant, gemmOp, matmulOp, type MatmulVariant } from '../../src/kernels/gemm.js';
 import type { OpDef } from '../../src/kernels/types.js';
 import type { AdapterTraits } from '../../src/kernels/types.js';
-import { hostTensor, type HostTensor } from '../../src/runtime/tensor.js';
+import type { HostTensor } from '../../src/runtime/tensor.js';
 import type { AttrValue } from '../../src/runtime/graph.js';
 import { makeNode, runOp } from '../helpers/run-op.js';
 import { gemmRef, matmulRef } from '../helpers/ref-gemm.js';
+import { mulberry32, nonZeroTensor } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(1234);
-function randT(shape: number[]): HostTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  // Never exactly zero, so unwritten or mis-indexed elements cannot hide.
-  return hostTensor('float32', shape, Array.from({ length: n }, () => (rand() * 2 - 1) || 0.5));
-}
+const rand = mulberry32(1234);
+const randT = (shape: number[]): HostTensor => nonZeroTensor(rand, shape);
 
 function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
   expect(got.length).toBe(ref.length);
