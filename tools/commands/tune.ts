@@ -8,7 +8,8 @@ import type { TuneReport, TunedGeometry } from '../../src/runtime/tuner.js';
 export const tuneHelp = `Usage: webgpu-xai tune [--model M.onnx ...] [--batch 1,32] [--budget S] [--f16] [--force] [--json FILE]
 
 Times the convolution and matmul kernel variants of every distinct layer geometry of the model on
-this adapter, keeps the fastest, and stores the choices in the tuning cache, so that later loads,
+this adapter, keeps the fastest (when it differs from the static choice, only if the whole forward
+pass gets faster with it), and stores the choices in the tuning cache, so that later loads,
 explanations and runs skip the timing (loads otherwise tune within a 5 s budget per new shape).
 
   --model PATH     ONNX model; repeat for several (default: ../shared/models/squeezenet1.1-fp32.onnx)
