@@ -71,7 +71,7 @@ export function buildSection(r: ReportInput): string {
 
   const lines: string[] = [];
   lines.push(`## ${r.adapter}`, '');
-  lines.push(`${r.date} · Node ${process.version} · \`${r.command}\` · load average ${r.load[0].toFixed(1)} at start, ${r.load[1].toFixed(1)} at end (${os.cpus().length} CPUs)`, '');
+  lines.push(`${r.date} · ${r.code ? `commit ${r.code} · ` : ''}Node ${process.version} · \`${r.command}\` · load average ${r.load[0].toFixed(1)} at start, ${r.load[1].toFixed(1)} at end (${os.cpus().length} CPUs)`, '');
   lines.push('| runtime | device |', '|---|---|');
   for (const p of r.peers) {
     const info = peersInfo.find((x) => x.peer === p);
