@@ -604,7 +604,7 @@ export class Model {
    * one plan is not checked (the split plan's chunk was tuned instead).
    */
   private async compareWholePass(g: SpecializedGraph, f16: boolean): Promise<NonNullable<TuneReport['wholePass']>> {
-    const batch = [...g.shapes.get(g.inputNames[0]!) ?? [1]][0] ?? 1;
+    const batch = g.shapes.get(g.inputNames[0]!)?.[0] ?? 1;
     const { variant: _tuned, ...staticCtx } = this.buildContext();
     const plans: ExecutionPlan[] = [];
     try {
