@@ -10,10 +10,9 @@ import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { saliencyMasksProgram, upsampledRangeProgram, constantChannels } from '../kernels/saliency-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { scoreProgram, type ScoreMode } from '../kernels/score.js';
-import { seedOf } from '../runtime/reverse.js';
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks } from './blocks.js';
-import { ExplainSession, type CommonOptions } from './session.js';
+import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
 import type { Explanation } from './explanation.js';
 
 export interface CamOptions extends CommonOptions {
@@ -125,8 +124,7 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
     s.phase('features');
 
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
-    const seed = seedOf(plan.graph, mode);
+    const { plan, seed } = await scoringPlan(model, shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const masks = s.compute.alloc([batch, s.height, s.width], 'masks');

@@ -53,11 +53,10 @@ import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { occlusionAccumulateProgram, occlusionAccumulatorSize, occlusionFinaliseProgram, occlusionGridSize, occlusionMasksProgram, windowKeepProgram,
   type KeepRule, type OcclusionGrid, type OcclusionNormalisation } from '../kernels/occlusion.js';
 import { attentionMixProgram, regionThresholdProgram } from '../kernels/spatial-attention.js';
-import { seedOf } from '../runtime/reverse.js';
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks } from './blocks.js';
 import { LongRangeAttention } from './lrpf-attention.js';
-import { ExplainSession, type CommonOptions } from './session.js';
+import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
 import type { Explanation, SaliencyMap } from './explanation.js';
 
 /** IASSA options; every default is the reference code's (spec 4.3) unless marked [P] above. */
@@ -194,8 +193,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
 
     // Masked forward passes.
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
-    const seed = seedOf(plan.graph, mode);
+    const { plan, seed } = await scoringPlan(model, shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const input = plan.tensor(s.inputName);

@@ -5,7 +5,8 @@
  */
 import type { Model } from '../runtime/model.js';
 import { GpuCompute } from '../runtime/compute.js';
-import type { GpuTensor } from '../runtime/plan.js';
+import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
+import { seedOf } from '../runtime/reverse.js';
 import type { GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
@@ -43,6 +44,15 @@ export function maxOwnBatch(gpu: GpuContext, inputShape: readonly number[], rowB
   const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
   const perRow = Math.max(4 * inputShape.slice(1).reduce((a, b) => a * b, 1), ...rowBytes);
   return Math.max(1, Math.floor(limit / perRow));
+}
+
+/**
+ * The forward plan at `shapes` that keeps the tensor class scores are read from under `mode`
+ * (seedOf: the logits, or the input of a final Softmax), and which tensor that is.
+ */
+export async function scoringPlan(model: Model, shapes: ReadonlyMap<string, number[]>, mode: ScoreMode): Promise<{ plan: BatchPlan; seed: ReturnType<typeof seedOf> }> {
+  const plan = await model.planFor(shapes, [seedOf(model.specialize(shapes, new Set()), mode).tensor]);
+  return { plan, seed: seedOf(plan.graph, mode) };
 }
 
 export class ExplainSession {

@@ -15,11 +15,10 @@ import { maskedInputProgram } from '../kernels/masked-input.js';
 import { scoreAccumulateProgram } from '../kernels/score-accumulate.js';
 import { scoreProgram, type ScoreMode } from '../kernels/score.js';
 import { cascadeFusionProgram, minMaxNormaliseProgram, type FusionOptions } from '../kernels/map-ops.js';
-import { seedOf } from '../runtime/reverse.js';
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks, type BlockLayer } from './blocks.js';
 import { otsuQuantise, otsuThresholdHost } from './otsu.js';
-import { ExplainSession, type CommonOptions } from './session.js';
+import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
 import type { Explanation, LayerMap } from './explanation.js';
 
 export interface SiseOptions extends CommonOptions {
@@ -112,8 +111,7 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
     const maps = s.compute.alloc([B, s.height, s.width], 'layer-maps');
     s.compute.fill(maps, 0);
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const plan = await model.planFor(shapesB, [seedOf(model.specialize(shapesB, new Set()), mode).tensor]);
-    const seed = seedOf(plan.graph, mode);
+    const { plan, seed } = await scoringPlan(model, shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const masks = s.compute.alloc([batch, s.height, s.width], 'masks');

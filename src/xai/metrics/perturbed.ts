@@ -7,14 +7,13 @@
  * the plan runs, Ψ_c is computed on the GPU and copied to a result vector read back once.
  */
 import type { Model } from '../../runtime/model.js';
-import type { BatchPlan, GpuTensor } from '../../runtime/plan.js';
+import type { GpuTensor } from '../../runtime/plan.js';
 import { GpuCompute } from '../../runtime/compute.js';
-import { seedOf } from '../../runtime/reverse.js';
 import { CancelledError, InputError } from '../../runtime/errors.js';
 import { scoreProgram, type ScoreMode } from '../../kernels/score.js';
 import { blurProgram, perturbRowsProgram, SOFT_ROW } from '../../kernels/metrics.js';
 import type { KernelProgram } from '../../kernels/types.js';
-import { maxOwnBatch, type Progress } from '../session.js';
+import { maxOwnBatch, scoringPlan, type Progress } from '../session.js';
 
 /** Where a plane's values come from: host data [C, H, W], one value per channel, or a blur of plane `blurOf`. */
 export type PlaneSpec =
@@ -177,9 +176,7 @@ export class PerturbationRunner {
     // The perturbed input [B, C, H, W] is bound by this runner's own kernel: it must fit one binding.
     const B = evenBatch(rows.length, Math.min(this.batchSize, maxOwnBatch(this.model.gpu, this.inputShape)));
     const shapes = new Map([[this.inputName, [B, C, this.height, this.width]]]);
-    const seedName = seedOf(this.model.specialize(shapes, new Set()), this.mode).tensor;
-    const plan: BatchPlan = await this.model.planFor(shapes, [seedName]);
-    const seed = seedOf(plan.graph, this.mode);
+    const { plan, seed } = await scoringPlan(this.model, shapes, this.mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / B;
     for (const c of cls) if (c >= K) throw new InputError(`class ${c} is out of range (the model has ${K} classes)`);
