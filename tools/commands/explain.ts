@@ -4,7 +4,7 @@
  * are written only at the end, each to a temporary name then renamed, so a failure leaves none.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { encodePng, readImage } from '../image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
@@ -12,7 +12,8 @@ import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preproce
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { writeFilesAtomically } from '../dataset/atomic-write.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
@@ -133,7 +134,7 @@ export async function explain(argv: string[]): Promise<void> {
       if (tiles.length > 1) pending.push({ path: join(outDir, `${stems[i]}.grid.png`), bytes: encodePng(overlayGrid(tiles)) });
     }
 
-    writeAll(outDir, pending);
+    writeFilesAtomically(pending);
     console.log(`\nwrote ${pending.length} files to ${outDir} (overlay width = image width + ${images.map((im) => colorbarWidth(im.height)).filter((v, k, a) => a.indexOf(v) === k).join('/')} px colour bar)`);
     for (const o of overlays) console.log(`overlay: ${o}`);
   } finally {
@@ -166,27 +167,6 @@ function summary(e: Explanation, c: {
     map: { min, max },
     top5: c.top5.map((k) => ({ index: k, name: c.nameOf(k), probability: c.probs[k] })),
   };
-}
-
-/** Writes every file to a temporary name, then renames them all; on any failure removes what it wrote. */
-function writeAll(dir: string, files: Pending[]): void {
-  const createdDir = !existsSync(dir);
-  const temps: string[] = [];
-  const renamed: string[] = [];
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const f of files) {
-      const tmp = `${f.path}.tmp-${process.pid}`;
-      temps.push(tmp);
-      writeFileSync(tmp, f.bytes);
-    }
-    files.forEach((f, k) => { renameSync(temps[k]!, f.path); renamed.push(f.path); });
-  } catch (e) {
-    for (const t of temps) rmSync(t, { force: true });
-    for (const r of renamed) rmSync(r, { force: true });
-    if (createdDir) rmSync(dir, { recursive: true, force: true });
-    throw new OutputError(`cannot write to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 // Progress of long methods on a terminal: one line, rewritten at most every half second.
