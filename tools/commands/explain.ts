@@ -14,6 +14,7 @@ import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
 import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
 import { writeFilesAtomically } from '../dataset/atomic-write.js';
+import { explainDataset } from '../dataset/explain-command.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
@@ -22,6 +23,8 @@ Explains a classifier's decision: writes heatmap overlays, raw maps and summarie
 
   --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
   --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --images SPEC    a dataset instead: a folder (recursive), a list file or a glob; resumable run
+                   with an index (docs/datasets.md)
   --method NAME    ${Object.keys(METHODS).join(' | ')}; repeat or comma-separate for several (default: sise)
   --class K        class index to explain (default: each image's top-1 class)
   --out DIR        output folder, created if missing (default: ./out)
@@ -52,9 +55,10 @@ export async function explain(argv: string[]): Promise<void> {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string', multiple: true },
     class: { type: 'string' }, out: { type: 'string' }, ...PREPROCESS_ARGS, labels: { type: 'string' },
     batch: { type: 'string' }, mu: { type: 'string' }, layers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    seed: { type: 'string' }, param: { type: 'string', multiple: true },
+    seed: { type: 'string' }, param: { type: 'string', multiple: true }, images: { type: 'string' },
   }, strict: true });
   if (values.help) { console.log(explainHelp); return; }
+  if (values.images !== undefined) return explainDataset({ ...values, images: values.images });
 
   // ---- arguments (no GPU, no files touched)
   const methods = [...new Set((values.method ?? ['sise']).flatMap((m) => m.split(',')).map((m) => m.trim().toLowerCase()).filter(Boolean))];
@@ -143,7 +147,7 @@ export async function explain(argv: string[]): Promise<void> {
   }
 }
 
-function summary(e: Explanation, c: {
+export function summary(e: Explanation, c: {
   method: string; wall: number; nameOf: (k: number) => string; adapter: string; modelPath: string; imagePath: string;
   img: RgbaImage; presetName: string; top5: number[]; probs: Float32Array;
 }): Record<string, unknown> {
