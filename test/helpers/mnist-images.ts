@@ -21,3 +21,20 @@ export function writeMnistPngs(dir: string, n: number, first = 0): string[] {
   }
   return paths;
 }
+
+/** Writes `n` digits and an annotations.json in the imagenet-val format (label, one box around the ink) for `evaluate`. */
+export function writeMnistDataset(dir: string, n: number): void {
+  const { digits } = JSON.parse(readFileSync(MNIST_SUBSET, 'utf8')) as { digits: { label: number; pixels_0to1_28x28: number[] }[] };
+  const paths = writeMnistPngs(dir, n);
+  const images = paths.map((p, i) => {
+    const d = digits[(i % 10) * 10 + Math.floor(i / 10)]!;
+    let x0 = 28, y0 = 28, x1 = 0, y1 = 0;
+    d.pixels_0to1_28x28.forEach((v, k) => {
+      if (v < 0.3) return;
+      const x = k % 28, y = Math.floor(k / 28);
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + 1); y1 = Math.max(y1, y + 1);
+    });
+    return { file: p.slice(dir.length + 1), width: 28, height: 28, label_index: d.label, boxes: [[x0, y0, x1, y1]] };
+  });
+  writeFileSync(join(dir, 'annotations.json'), JSON.stringify({ images }));
+}

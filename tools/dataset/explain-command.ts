@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { OutputError, resolveModelPath, UsageError } from '../cli-common.js';
 import { ProgressBar } from '../eval-stats.js';
 import { listImages } from './sources.js';
-import { FolderStore } from './store.js';
+import { checkRunSettings, FolderStore } from './store.js';
 import { completedKeys, INDEX, resultKeys } from './run-index.js';
 import { explainConfigFromArgs, explainItems, openExplainContext, type ExplainArgs } from './explain-run.js';
 
@@ -28,6 +28,8 @@ export async function explainDataset(v: ExplainArgs & { images: string; image?: 
   const items = listImages(v.images);
   const outDir = outputFolder(v.out, 'out');
   const store = new FolderStore(outDir);
+  const { methods: _m, ...settings } = config;
+  checkRunSettings(store, 'run.json', { ...settings, modelPath: resolve(config.modelPath) });
   const complete = completedKeys(store);
   const todo = items.reduce((n, it) => n + config.methods.filter((m) => !(complete.has(`${it.id}\0${m}`) && store.has(resultKeys(it.id, m).json))).length, 0);
   const units = items.length * config.methods.length;

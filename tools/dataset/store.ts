@@ -4,9 +4,10 @@
  * workers write through this interface, so an object store can stand in for the shared folder by
  * implementing it (a put per file group, an append or one object per row for the index).
  */
-import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFilesAtomically } from './atomic-write.js';
+import { UsageError } from '../cli-common.js';
 
 /** A result file: key relative to the store, and its contents. */
 export interface StoredFile { key: string; bytes: Uint8Array | string }
@@ -22,6 +23,21 @@ export interface ResultStore {
   read<T>(log: string): T[];
   /** Whether a file exists. */
   has(key: string): boolean;
+  /** A small file's text, or undefined when it does not exist. */
+  readText(key: string): string | undefined;
+}
+
+/**
+ * Records the settings of a run in `key` on its first start and refuses to resume one started with
+ * other settings, whose results would otherwise be mixed with these (UsageError naming both).
+ */
+export function checkRunSettings(store: ResultStore, key: string, settings: Record<string, unknown>): void {
+  const text = JSON.stringify(settings, null, 2) + '\n';
+  const earlier = store.readText(key);
+  if (earlier === undefined) { store.writeGroup([{ key, bytes: text }]); return; }
+  if (earlier !== text) {
+    throw new UsageError(`${join(store.location, key)} records a run with other settings:\n${earlier}this run:\n${text}use another --out folder, or delete that folder's results to start over`);
+  }
 }
 
 /** A folder on a local or shared file system (NFS and the like, where rename within a folder is atomic). */
@@ -34,6 +50,7 @@ export class FolderStore implements ResultStore {
   append(log: string, rows: readonly object[]): void {
     if (!rows.length) return;
     // One write of whole lines with O_APPEND: concurrent workers' rows interleave by line, never inside one.
+    mkdirSync(this.location, { recursive: true });
     const p = join(this.location, log);
     // A line a killed writer left without its newline would swallow this row: start a fresh line.
     const lead = endsMidLine(p) ? '\n' : '';
@@ -50,6 +67,10 @@ export class FolderStore implements ResultStore {
     return out;
   }
   has(key: string): boolean { return existsSync(join(this.location, key)); }
+  readText(key: string): string | undefined {
+    const p = join(this.location, key);
+    return existsSync(p) ? readFileSync(p, 'utf8') : undefined;
+  }
 }
 
 function endsMidLine(path: string): boolean {
