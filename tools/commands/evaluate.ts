@@ -18,7 +18,7 @@ import { csv, fmt, markdownTable, summarise, type Summary } from '../eval-stats.
 import { writeFilesAtomically } from '../dataset/atomic-write.js';
 import { FolderStore } from '../dataset/store.js';
 import { PartialFailure } from '../dataset/explain-command.js';
-import { EVAL_ROWS, evaluateResumable } from '../dataset/evaluate-run.js';
+import { EVAL_ROWS, evaluateResumable, evaluationSettings } from '../dataset/evaluate-run.js';
 
 export const evaluateHelp = `Usage: webgpu-xai evaluate [--model M.onnx] [--images DIR] [--methods LIST] [options]
 
@@ -215,13 +215,9 @@ const table = (subset: readonly EvalRow[]) => {
   return { md, csvText };
 }
 
-export async function evaluate(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: {
-    model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
-    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, ...PREPROCESS_ARGS,
-    out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  }, strict: true });
-  if (values.help) { console.log(evaluateHelp); return; }
+/** Checks evaluate's options (shared with `queue evaluate`); UsageError otherwise. */
+export function evaluateArguments(values: { step?: string; batch?: string; limit?: string; mu?: string; methods?: string; images?: string }):
+  { step: number; batch: number; limit: number; mu: number; methods: string[]; dir: string } {
   const int = (v: string | undefined, d: number, name: string) => {
     const n = v === undefined ? d : Number(v);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
@@ -234,13 +230,29 @@ export async function evaluate(argv: string[]): Promise<void> {
   const methods = (values.methods ?? 'sise,gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methods) if (!METHODS[m]) throw new UsageError(`unknown method '${m}' (available: ${Object.keys(METHODS).join(', ')})`);
   const dir = values.images ?? join(SHARED, 'images', 'imagenet-val');
+  return { step, batch, limit, mu, methods, dir };
+}
+
+/** The preprocessing options as typed (the run's settings record them). */
+export function preprocessArgs(v: { [K in keyof typeof PREPROCESS_ARGS]?: string }): Record<string, string | undefined> {
+  return Object.fromEntries(Object.keys(PREPROCESS_ARGS).map((k) => [k, v[k as keyof typeof PREPROCESS_ARGS]]));
+}
+
+export async function evaluate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
+    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, ...PREPROCESS_ARGS,
+    out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, strict: true });
+  if (values.help) { console.log(evaluateHelp); return; }
+  const { step, batch, limit, mu, methods, dir } = evaluateArguments(values);
   const anns = loadAnnotations(dir, values.annotations, limit);
   const outDir = values.out ?? 'out/eval';
   const modelPath = resolveModelPath(values.model);
   const { model, gpu } = await openModel(modelPath);
   try {
     const { p } = preprocessingFromArgs(model, values);
-    const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, basename(modelPath), dir, anns, p, { methods, step, batch, mu }, new FolderStore(outDir), gpu.adapterName);
+    const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, evaluationSettings(basename(modelPath), dir, preprocessArgs(values), { methods, step, batch, mu }), dir, anns, p, { methods, step, batch, mu }, new FolderStore(outDir), gpu.adapterName);
     const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir, adapter: gpu.adapterName, step, failed });
     writeFilesAtomically([{ path: join(outDir, 'evaluation.md'), bytes: md }, { path: join(outDir, 'evaluation.csv'), bytes: csvText }]);
     console.log(md);

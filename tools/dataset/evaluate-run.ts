@@ -4,7 +4,7 @@
  * folder skips the images that already have them. Images are decoded one at a time. The queue's
  * chunk jobs run the same function on their slice, so the merged tables equal the one-machine ones.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readImage } from '../image-io.js';
 import { ProgressBar } from '../eval-stats.js';
 import type { Model } from '../../src/runtime/model.js';
@@ -79,16 +79,17 @@ export async function evaluateItems(model: Model, dir: string, items: readonly I
 }
 
 /** What must match for two runs' rows to be merged (the queue records the same). */
-export function evaluationSettings(modelFile: string, dir: string, p: Preprocessing, o: EvaluateOptions): Record<string, unknown> {
-  return { model: modelFile, dir, preprocessing: p, methods: o.methods, step: o.step, batch: o.batch, mu: o.mu };
+export function evaluationSettings(modelFile: string, dir: string, preprocessArgs: Readonly<Record<string, string | undefined>>, o: Pick<EvaluateOptions, 'methods' | 'step' | 'batch' | 'mu'>): Record<string, unknown> {
+  const pre = Object.fromEntries(Object.entries(preprocessArgs).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return { model: modelFile, dir: resolve(dir), preprocessing: pre, methods: o.methods, step: o.step, batch: o.batch, mu: o.mu };
 }
 
 /** The one-machine resumable evaluate: runs what is missing, then returns every complete row in dataset order. */
-export async function evaluateResumable(model: Model, modelFile: string, dir: string, anns: readonly Annotation[], p: Preprocessing, o: EvaluateOptions, store: ResultStore, adapter: string):
+export async function evaluateResumable(model: Model, settings: Record<string, unknown>, dir: string, anns: readonly Annotation[], p: Preprocessing, o: EvaluateOptions, store: ResultStore, adapter: string):
   Promise<{ methods: string[]; rows: EvalRow[]; failed: { file: string; error: string }[] }> {
   const allMethods = [...o.methods, 'center', 'random'];
   const items = anns.map((a, index) => ({ a, index }));
-  checkRunSettings(store, 'evaluation-run.json', evaluationSettings(modelFile, dir, p, o));
+  checkRunSettings(store, 'evaluation-run.json', settings);
   const before = collectRows(store.read<StoredEvalRow>(EVAL_ROWS), allMethods).done.size;
   if (before) console.error(`${before} of ${anns.length} images already evaluated in ${store.location}; evaluating the rest`);
   await evaluateItems(model, dir, items, p, o, store, adapter, { progress: true });
