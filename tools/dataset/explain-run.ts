@@ -114,6 +114,8 @@ export interface RunHooks {
   onUnit?: (row: IndexRow) => void;
   /** Keys (image + method) already complete; read from the index when not given. */
   complete?: Set<string>;
+  /** Asked before each image as well, for an index other processes append to (IndexFollower). */
+  isComplete?: (image: string, method: string) => boolean;
   /**
    * Whether a failed unit gets its 'failed' row now. A queue worker says no until its job's last
    * attempt, so an image retried by the queue has one row; the one-machine run always says yes.
@@ -151,7 +153,8 @@ export async function explainItems(ctx: ExplainContext, items: readonly DatasetI
   };
 
   for (const item of items) {
-    const todo = config.methods.filter((m) => !(complete.has(`${item.id}\0${m}`) && store.has(resultKeys(item.id, m).json)));
+    const done = (m: string) => (complete.has(`${item.id}\0${m}`) || (hooks.isComplete?.(item.id, m) ?? false)) && store.has(resultKeys(item.id, m).json);
+    const todo = config.methods.filter((m) => !done(m));
     out.skipped += config.methods.length - todo.length;
     if (!todo.length) continue;
     let img: RgbaImage, top5: number[], probs: Float32Array;

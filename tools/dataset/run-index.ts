@@ -51,3 +51,25 @@ export function completedKeys(store: ResultStore): Set<string> {
   for (const [k, r] of latestRows(store.read<IndexRow>(INDEX))) if (r.status === 'ok') s.add(k);
   return s;
 }
+
+/**
+ * The complete keys of an index that other processes are appending to, brought up to date on each
+ * call by reading only what was appended since. A queue worker asks before every image, so an
+ * image finished by another worker (a job taken up again after its lock lapsed) is not redone.
+ */
+export class IndexFollower {
+  private cursor = 0;
+  private readonly complete = new Set<string>();
+  constructor(private readonly store: ResultStore) {}
+  /** Whether the index now says the image and method are complete. */
+  isComplete(image: string, method: string): boolean {
+    const { rows, cursor } = this.store.readSince<IndexRow>(INDEX, this.cursor);
+    this.cursor = cursor;
+    for (const r of rows) {
+      if (!r || typeof r.image !== 'string') continue;
+      const k = `${r.image}\0${r.method}`;
+      if (r.status === 'ok') this.complete.add(k); else this.complete.delete(k);
+    }
+    return this.complete.has(`${image}\0${method}`);
+  }
+}

@@ -21,6 +21,8 @@ export interface ResultStore {
   append(log: string, rows: readonly object[]): void;
   /** Every well-formed row of a log, in order ([] when it does not exist yet); a line cut short by a crash is skipped. */
   read<T>(log: string): T[];
+  /** Rows appended since `cursor` (0: from the start) and the cursor to pass next time; lets a worker follow the log cheaply. */
+  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number };
   /** Whether a file exists. */
   has(key: string): boolean;
   /** A small file's text, or undefined when it does not exist. */
@@ -65,6 +67,25 @@ export class FolderStore implements ResultStore {
       try { out.push(JSON.parse(line) as T); } catch { /* a row cut short by a crash: the image is redone */ }
     }
     return out;
+  }
+  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number } {
+    const p = join(this.location, log);
+    let fd: number;
+    try { fd = openSync(p, 'r'); } catch { return { rows: [], cursor }; }
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= cursor) return { rows: [], cursor: Math.min(cursor, size) };
+      const buf = Buffer.alloc(size - cursor);
+      readSync(fd, buf, 0, buf.length, cursor);
+      // Only whole lines: a row still being written is read next time.
+      const end = buf.lastIndexOf(0x0a) + 1;
+      const rows: T[] = [];
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        try { rows.push(JSON.parse(line) as T); } catch { /* cut short by a crash */ }
+      }
+      return { rows, cursor: cursor + end };
+    } finally { closeSync(fd); }
   }
   has(key: string): boolean { return existsSync(join(this.location, key)); }
   readText(key: string): string | undefined {

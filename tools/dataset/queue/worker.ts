@@ -14,6 +14,7 @@ import type { Model } from '../../../src/runtime/model.js';
 import type { GpuContext } from '../../../src/runtime/device.js';
 import type { Preprocessing } from '../../../src/xai/preprocess.js';
 import { FolderStore } from '../store.js';
+import { IndexFollower } from '../run-index.js';
 import { DeviceLostError, explainItems, openExplainContext, type ExplainContext } from '../explain-run.js';
 import { collectRows, EVAL_ROWS, evaluateItems, type StoredEvalRow } from '../evaluate-run.js';
 import { evaluationReport } from '../../commands/evaluate.js';
@@ -53,6 +54,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
   const log = o.log ?? ((l: string) => console.log(`[${new Date().toISOString()}] ${id} ${l}`));
   let loaded: Loaded | undefined;
   let fatal: Error | undefined;
+  const followers = new Map<string, IndexFollower>();
   const unload = () => { loaded?.close(); loaded = undefined; };
 
   async function explainJob(job: Job<ExplainChunk>): Promise<ChunkResult> {
@@ -67,8 +69,12 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const t0 = performance.now();
     let units = 0;
     const total = d.items.length * d.config.methods.length;
-    const r = await explainItems(loaded.explain!, d.items, new FolderStore(d.out), {
-      worker: id, recordFailures: lastAttempt(job), onUnit: () => { void job.updateProgress(Math.round((100 * ++units) / total)); },
+    const store = new FolderStore(d.out);
+    // One follower per output folder for the worker's life: each image reads only the rows appended since.
+    const follower = followers.get(store.location) ?? new IndexFollower(store);
+    followers.set(store.location, follower);
+    const r = await explainItems(loaded.explain!, d.items, store, {
+      worker: id, complete: new Set(), isComplete: (image, method) => follower.isComplete(image, method), recordFailures: lastAttempt(job), onUnit: () => { void job.updateProgress(Math.round((100 * ++units) / total)); },
     });
     if (r.failed) throw new Error(`${r.failed} of ${total - r.skipped} results failed: ${r.failures.map((f) => `${f.image} ${f.method}: ${f.error}`).join('; ')}`);
     return { worker: id, images: d.items.length, ok: r.ok, failed: r.failed, skipped: r.skipped, ms: performance.now() - t0 };
