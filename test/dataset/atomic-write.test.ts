@@ -53,3 +53,22 @@ describe('writeFilesAtomically', () => {
     expect(existsSync(join(dir, 'new'))).toBe(false);
   });
 });
+
+describe('explain --image keeps earlier results when its write fails (issue 17)', () => {
+  const ROOT = join(import.meta.dirname, '..', '..');
+  const MODEL = join(ROOT, '..', 'shared', 'models', 'mnist-cnn.onnx');
+  it.skipIf(!existsSync(MODEL))('an existing base.gradcam.png and a folder named base.gradcam.npy: exit 1, the png untouched', async () => {
+    const { execFile } = await import('node:child_process');
+    const { writeMnistPngs } = await import('../helpers/mnist-images.js');
+    const [img] = writeMnistPngs(join(dir, 'in'), 1);
+    const out = join(dir, 'out');
+    mkdirSync(join(out, 'digit-00.gradcam.npy'), { recursive: true });
+    writeFileSync(join(out, 'digit-00.gradcam.png'), 'earlier result');
+    const r = await new Promise<{ code: number; stderr: string }>((res) => execFile(process.execPath, ['--import', 'tsx', 'tools/cli.ts', 'explain', '--model', MODEL, '--image', img!, '--method', 'gradcam', '--out', out], { cwd: ROOT },
+      (err, _o, stderr) => res({ code: err ? Number(err.code) : 0, stderr })));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/digit-00\.gradcam\.npy: EISDIR/);
+    expect(readFileSync(join(out, 'digit-00.gradcam.png'), 'utf8')).toBe('earlier result');
+    expect(readdirSync(out).sort()).toEqual(['digit-00.gradcam.npy', 'digit-00.gradcam.png']);
+  }, 60_000);
+});
