@@ -150,6 +150,13 @@ describe.skipIf(!have)('dataset runs through BullMQ on a real Redis', () => {
     expect(retry.stdout).toMatch(/moved 1 failed job back/);
     const again = JSON.parse((await cli('queue', 'status', '--redis', redis.url, '--queue', 'poison', '--json')).stdout) as { counts: Record<string, number> };
     expect(again.counts).toMatchObject({ failed: 0, waiting: 1 });
+    // The image repaired, the retried job (its attempts reset) completes it; its last row is now 'ok'.
+    writeMnistPngs(dir, 2);
+    const w2 = await cli('worker', '--redis', redis.url, '--queue', 'poison', ...WORKER);
+    expect(w2.stdout).toMatch(/attempt 1\/2/);
+    const last = new Map(rowsOf(out).map((r) => [r.image, r.status]));
+    expect([...last].sort()).toEqual([['digit-00', 'ok'], ['digit-01', 'ok'], ['digit-02', 'ok']]);
+    expect(rowsOf(out).filter((r) => r.image === 'digit-00')).toHaveLength(1);
   }, 120_000);
 
   it('a one-machine run killed in the middle resumes: complete images are skipped, the rest done, one row each; the queue sees it complete', async () => {

@@ -115,7 +115,7 @@ export async function retryFailed(connection: ConnectionOptions, queue: string):
   const q = new Queue(queue, { connection });
   try {
     const failed = await q.getJobs(['failed'], 0, -1);
-    for (const j of failed) await j.retry('failed');
+    for (const j of failed) await j.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return failed.length;
   } finally { await q.close(); }
 }
