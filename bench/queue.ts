@@ -10,7 +10,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -40,6 +40,7 @@ function worker(url: string, queue: string, id: string): Promise<number> {
   });
 }
 
+const load = loadavg()[0]!;
 const tmp = mkdtempSync(join(tmpdir(), 'bench-queue-'));
 const photos = readdirSync(values.dir).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, N);
 if (photos.length < N) throw new Error(`${values.dir} has only ${photos.length} photos`);
@@ -51,12 +52,15 @@ mkdirSync(join(tmp, 'redis'));
 const redis = new RedisServer(await freePort(), join(tmp, 'redis'));
 await redis.start();
 try {
+  // Warm-up: fills the kernel tuning cache, so no measured run pays first-use tuning.
+  writeFileSync(join(tmp, 'warm.txt'), `${join(values.dir, photos[0]!)}\n`);
+  await run(['explain', '--images', join(tmp, 'warm.txt'), ...common, '--out', join(tmp, 'warm')]);
   // One machine.
   const one = await run(['explain', '--images', list, ...common, '--out', join(tmp, 'one')]);
   const adapter = /^adapter: (.*?); model loaded/m.exec(one.stdout)?.[1] ?? 'unknown adapter';
-  const index = readFileSync(join(tmp, 'one', 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { timingsMs: { total: number } });
-  const steadyOneS = index.slice(1).reduce((a, r) => a + r.timingsMs.total, 0) / 1000;
-  const oneRun = { e2e: N / (one.ms / 1000), steady: (N - 1) / steadyOneS };
+  // Steady as for the workers: images after the first, over the time from the first result to the last.
+  const at = readFileSync(join(tmp, 'one', 'index.jsonl'), 'utf8').trim().split('\n').map((l) => Date.parse((JSON.parse(l) as { at: string }).at));
+  const oneRun = { e2e: N / (one.ms / 1000), steady: (N - 1) / ((at[at.length - 1]! - at[0]!) / 1000) };
 
   // Queue with 1 and 2 workers.
   const queueRuns: { workers: number; e2e: number; steady: number; perJobMs: number; jobs: number }[] = [];
@@ -97,7 +101,7 @@ try {
   const section = [
     `## ${adapter}: dataset runs, one machine against BullMQ workers`,
     '',
-    `${new Date().toISOString().slice(0, 10)}, commit ${commit}${dirty ? ' + local changes' : ''}; \`npm run bench:queue\`: ${values.method} on ${N} photos of ${values.dir.split('/').slice(-2).join('/')} with ${values.model.split('/').pop()}, queue jobs of ${CHUNK} images, Redis ${readRedisVersion()} on loopback. End to end: from the start of the run (process start, model load) to the last result. Steady: without each process's first image or job (model load, first-use tuning). Queue cost per job: a worker's time per job outside the explanations plus its wait for the next job.`,
+    `${new Date().toISOString().slice(0, 10)}, commit ${commit}${dirty ? ' + local changes' : ''}; \`npm run bench:queue\`: ${values.method} on ${N} photos of ${values.dir.split('/').slice(-2).join('/')} with ${values.model.split('/').pop()}, queue jobs of ${CHUNK} images, Redis ${readRedisVersion()} on loopback. A one-image run first fills the kernel tuning cache. End to end: from the start of the run (process start, model load, submit) to the last result. Steady: images after each process's first image or job (model load) over the time from that one's result to the last. Queue cost per job: a worker's time per job outside the explanations plus its wait for the next job.`,
     '',
     '| run | images/s end to end | images/s steady | vs one machine (steady) | queue cost per job |',
     '|---|---:|---:|---:|---:|',
@@ -109,6 +113,7 @@ try {
     (/llvmpipe|swiftshader|software/i.test(adapter)
       ? ' On this software adapter both workers share the same CPU cores (the rasteriser is the GPU), so a second worker cannot add compute: the ratio shows the queue\'s overhead and contention, not the scaling of one worker per real GPU.'
       : ''),
+    ` Load average at the start: ${load.toFixed(1)} on ${cpus().length} cores${load > 0.5 ? ' (other processes were running: the numbers move between runs)' : ''}.`,
   ].join('\n');
   spliceSection('bench/RESULTS.md', 'bench-queue', adapter, section);
   console.log(section);

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { readImage } from '../image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
@@ -35,7 +35,10 @@ and writes a table of means with 95% intervals as Markdown and CSV.
   --batch N           forward passes per batch (default 32)
   --mu X              SISE's μ (default 0)
 ${PREPROCESS_HELP}
-  --out DIR           where evaluation.md and evaluation.csv go (default: out/eval)
+  --out DIR           where evaluation.md and evaluation.csv go (default: out/eval); each image's
+                      rows are kept in DIR/evaluation-rows.jsonl as it finishes, and running the
+                      same command again evaluates only the images not done yet ('webgpu-xai
+                      queue evaluate' spreads the same run over GPUs)
   -h, --help          this text`;
 
 export interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
@@ -253,7 +256,7 @@ export async function evaluate(argv: string[]): Promise<void> {
   try {
     const { p } = preprocessingFromArgs(model, values);
     const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, evaluationSettings(basename(modelPath), dir, preprocessArgs(values), { methods, step, batch, mu }), dir, anns, p, { methods, step, batch, mu }, new FolderStore(outDir), gpu.adapterName);
-    const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir, adapter: gpu.adapterName, step, failed });
+    const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir: resolve(dir), adapter: gpu.adapterName, step, failed });
     writeFilesAtomically([{ path: join(outDir, 'evaluation.md'), bytes: md }, { path: join(outDir, 'evaluation.csv'), bytes: csvText }]);
     console.log(md);
     console.log(`written: ${join(outDir, 'evaluation.md')}, ${join(outDir, 'evaluation.csv')}`);

@@ -8,8 +8,9 @@
  * on a new model or batch (seconds on a software adapter), hence a default lock of two minutes.
  */
 import { hostname } from 'node:os';
-import { Queue, Worker, type Job } from 'bullmq';
-import { openModel, preprocessingFromArgs } from '../../cli-common.js';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { openModel, preprocessingFromArgs, UsageError } from '../../cli-common.js';
+import { DeviceError, XaiError } from '../../../src/runtime/errors.js';
 import type { Model } from '../../../src/runtime/model.js';
 import type { GpuContext } from '../../../src/runtime/device.js';
 import type { Preprocessing } from '../../../src/xai/preprocess.js';
@@ -40,6 +41,12 @@ export interface WorkerOptions {
 /** A model kept between jobs while they name the same model file (and explain settings). */
 interface Loaded { key: string; close(): void; explain?: ExplainContext; evaluate?: { model: Model; gpu: GpuContext; p: Preprocessing } }
 
+/** A model or settings problem fails the job at once: retrying cannot help (a lost device can, elsewhere). */
+function unrecoverable(e: unknown): never {
+  if (e instanceof UsageError || (e instanceof XaiError && !(e instanceof DeviceError))) throw new UnrecoverableError(`${(e as Error).name}: ${(e as Error).message}`);
+  throw e;
+}
+
 function lastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
@@ -62,7 +69,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const key = `explain ${JSON.stringify(d.config)}`;
     if (loaded?.key !== key) {
       unload();
-      const ctx = await openExplainContext(d.config);
+      const ctx = await openExplainContext(d.config).catch(unrecoverable);
       loaded = { key, explain: ctx, close: () => ctx.close() };
       log(`loaded ${basename(d.config.modelPath)} on ${ctx.gpu.adapterName} in ${ctx.loadMs.toFixed(0)} ms`);
     }
@@ -85,9 +92,9 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const key = `evaluate ${spec.modelPath} ${JSON.stringify(spec.preprocess)}`;
     if (loaded?.key !== key) {
       unload();
-      const { model, gpu, loadMs } = await openModel(spec.modelPath);
+      const { model, gpu, loadMs } = await openModel(spec.modelPath).catch(unrecoverable);
       try {
-        const { p } = preprocessingFromArgs(model, spec.preprocess);
+        const { p } = (() => { try { return preprocessingFromArgs(model, spec.preprocess); } catch (e) { return unrecoverable(e); } })();
         loaded = { key, evaluate: { model, gpu, p }, close: () => { model.destroy(); gpu.destroy(); } };
       } catch (e) { model.destroy(); gpu.destroy(); throw e; }
       log(`loaded ${basename(spec.modelPath)} on ${gpu.adapterName} in ${loadMs.toFixed(0)} ms`);
