@@ -112,7 +112,7 @@ try {
     `Two workers against one: ${f(q2.steady / q1.steady)}x steady, ${f(q2.e2e / q1.e2e)}x end to end.` +
     (/llvmpipe|swiftshader|software/i.test(adapter)
       ? ' On this software adapter both workers share the same CPU cores (the rasteriser is the GPU), so a second worker cannot add compute: the ratio shows the queue\'s overhead and contention, not the scaling of one worker per real GPU.'
-      : ''),
+      : '') +
     ` Load average at the start: ${load.toFixed(1)} on ${cpus().length} cores${load > 0.5 ? ' (other processes were running: the numbers move between runs)' : ''}.`,
   ].join('\n');
   spliceSection('bench/RESULTS.md', 'bench-queue', adapter, section);

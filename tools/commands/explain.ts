@@ -1,7 +1,8 @@
 /**
  * `explain`: saliency maps of one or more images with one or more methods, written as overlays
  * (PNG), raw maps (.npy) and summaries (JSON). Everything is validated and computed first; files
- * are written only at the end, each to a temporary name then renamed, so a failure leaves none.
+ * are written only at the end, each to a temporary name then renamed, so a failure leaves none and
+ * keeps every earlier file as it was. `--images` hands a dataset run to tools/dataset/.
  */
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
