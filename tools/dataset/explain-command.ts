@@ -28,18 +28,21 @@ export async function explainDataset(v: ExplainArgs & { images: string; image?: 
   const items = listImages(v.images);
   const outDir = outputFolder(v.out, 'out');
   const store = new FolderStore(outDir);
-  const { methods: _m, ...settings } = config;
-  checkRunSettings(store, 'run.json', { ...settings, modelPath: resolve(config.modelPath) });
+  const { methods: _m, ...rest } = config;
+  const settings = { ...rest, modelPath: resolve(config.modelPath) };
+  checkRunSettings(store, 'run.json', settings, false);
   const complete = completedKeys(store);
   const todo = items.reduce((n, it) => n + config.methods.filter((m) => !(complete.has(`${it.id}\0${m}`) && store.has(resultKeys(it.id, m).json))).length, 0);
   const units = items.length * config.methods.length;
   console.log(`${items.length} images × ${config.methods.length} method${config.methods.length > 1 ? 's' : ''} (${config.methods.join(', ')}) into ${outDir}: ${units - todo} already complete, ${todo} to do`);
   if (!todo) return;
-  try { mkdirSync(outDir, { recursive: true }); } catch (e) { throw new OutputError(`cannot create ${outDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
 
+  // The model and settings are checked before anything is written, so a refused run leaves no files.
   const ctx = await openExplainContext(config);
   const t0 = performance.now();
   try {
+    try { mkdirSync(outDir, { recursive: true }); } catch (e) { throw new OutputError(`cannot create ${outDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    checkRunSettings(store, 'run.json', settings);
     console.log(`adapter: ${ctx.gpu.adapterName}; model loaded in ${ctx.loadMs.toFixed(0)} ms; preprocessing: ${ctx.presetName}`);
     const bar = new ProgressBar(todo);
     let done = 0;

@@ -32,11 +32,12 @@ export interface ResultStore {
 /**
  * Records the settings of a run in `key` on its first start and refuses to resume one started with
  * other settings, whose results would otherwise be mixed with these (UsageError naming both).
+ * `record: false` only checks (before the model is loaded, so a refused model leaves no file).
  */
-export function checkRunSettings(store: ResultStore, key: string, settings: Record<string, unknown>): void {
+export function checkRunSettings(store: ResultStore, key: string, settings: Record<string, unknown>, record = true): void {
   const text = JSON.stringify(settings, null, 2) + '\n';
   const earlier = store.readText(key);
-  if (earlier === undefined) { store.writeGroup([{ key, bytes: text }]); return; }
+  if (earlier === undefined) { if (record) store.writeGroup([{ key, bytes: text }]); return; }
   if (earlier !== text) {
     throw new UsageError(`${join(store.location, key)} records a run with other settings:\n${earlier}this run:\n${text}use another --out folder, or delete that folder's results to start over`);
   }
