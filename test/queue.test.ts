@@ -197,4 +197,25 @@ describe.skipIf(!have)('dataset runs through BullMQ on a real Redis', () => {
     expect(readFileSync(join(tmp, 'eval-q', 'evaluation.csv'), 'utf8').trim().split('\n')).toHaveLength(1 + 6 * 3);
     expect(readdirSync(join(tmp, 'eval-q')).sort()).toEqual(['evaluation-rows.jsonl', 'evaluation-run.json', 'evaluation.csv', 'evaluation.md']);
   }, 120_000);
+
+  it('bad arguments exit 2 with a message; an unreachable Redis exits 1 saying so instead of hanging', async () => {
+    const cases: [string[], RegExp][] = [
+      [['queue', 'submit', '--images', images, '--out', join(tmp, 'x')], /--redis URL is required/],
+      [['queue', 'submit', '--redis', 'http://h:1', '--images', images, '--out', join(tmp, 'x')], /scheme must be redis/],
+      [['queue', 'submit', '--redis', redis.url, '--images', images], /needs --out/],
+      [['queue', 'submit', '--redis', redis.url, '--images', images, '--out', join(tmp, 'x'), '--chunk', '0'], /--chunk must be a positive integer/],
+      [['queue', 'submit', '--redis', redis.url, '--images', images, '--out', join(tmp, 'x'), '--method', 'shap'], /unknown method 'shap'/],
+      [['queue', 'frobnicate', '--redis', redis.url], /unknown queue subcommand/],
+      [['worker'], /--redis URL is required/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(existsSync(join(tmp, 'x'))).toBe(false);
+    const down = await cli('queue', 'status', '--redis', `redis://127.0.0.1:${await freePort()}`);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/error: cannot reach Redis: .*ECONNREFUSED/);
+  }, 120_000);
 });

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
-import { PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, UsageError } from '../cli-common.js';
+import { OutputError, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, UsageError } from '../cli-common.js';
 import { listImages } from '../dataset/sources.js';
 import { explainConfigFromArgs } from '../dataset/explain-run.js';
 import { outputFolder } from '../dataset/explain-command.js';
@@ -40,6 +40,17 @@ ${PREPROCESS_HELP}
   -h, --help       this text`;
 
 export async function queue(argv: string[]): Promise<void> {
+  try {
+    await queueCommand(argv);
+  } catch (e) {
+    // Redis unreachable or gone: say so, exit 1, no stack trace.
+    const m = (e as Error).message ?? '';
+    if (/ECONNREFUSED|ENOTFOUND|ETIMEDOUT|Connection is closed|max retries per request|connect/i.test(m) && !(e instanceof UsageError)) throw new OutputError(`cannot reach Redis: ${m}`);
+    throw e;
+  }
+}
+
+async function queueCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h') { console.log(queueHelp); if (!sub) throw new UsageError('queue needs a subcommand: submit, evaluate, status or retry-failed'); return; }
   const { values } = parseArgs({ args: rest, options: {
@@ -55,7 +66,7 @@ export async function queue(argv: string[]): Promise<void> {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
     return n;
   };
-  const connection = connectionFrom(values.redis);
+  const connection = connectionFrom(values.redis, 'client');
   const q = values.queue ?? DEFAULT_QUEUE;
   const chunk = positive(values.chunk, 16, 'chunk');
   const retry: RetryPolicy = { attempts: positive(values.attempts, 3, 'attempts'), backoffMs: positive(values['backoff-ms'], 2000, 'backoff-ms') };

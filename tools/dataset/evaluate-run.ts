@@ -11,6 +11,7 @@ import type { Model } from '../../src/runtime/model.js';
 import type { Preprocessing } from '../../src/xai/preprocess.js';
 import { evaluateImages, type Annotation, type EvalRow, type EvaluateOptions } from '../commands/evaluate.js';
 import { checkRunSettings, type ResultStore } from './store.js';
+import { DeviceLostError } from './explain-run.js';
 
 export const EVAL_ROWS = 'evaluation-rows.jsonl';
 
@@ -52,7 +53,7 @@ export function collectRows(stored: readonly StoredEvalRow[], allMethods: readon
  * `recordFailures: false` (a queue job before its last attempt) leaves failures out of the log.
  */
 export async function evaluateItems(model: Model, dir: string, items: readonly IndexedAnnotation[], p: Preprocessing, o: EvaluateOptions, store: ResultStore, adapter: string,
-  opt: { recordFailures?: boolean; progress?: boolean } = {}): Promise<{ evaluated: number; failed: { file: string; error: string }[] }> {
+  opt: { recordFailures?: boolean; progress?: boolean; deviceLost?: () => Error | undefined } = {}): Promise<{ evaluated: number; failed: { file: string; error: string }[] }> {
   const allMethods = [...o.methods, 'center', 'random'];
   const { done } = collectRows(store.read<StoredEvalRow>(EVAL_ROWS), allMethods);
   const todo = items.filter((it) => !done.has(it.index));
@@ -67,6 +68,8 @@ export async function evaluateItems(model: Model, dir: string, items: readonly I
       evaluated++;
     } catch (e) {
       if ((e as Error).name === 'OutputError') throw e;
+      const lost = opt.deviceLost?.();
+      if (lost) throw new DeviceLostError(`the GPU device was lost (${lost.message}) while evaluating ${a.file}; this process stops so the work can go to a healthy device`);
       const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       failed.push({ file: a.file, error });
       if (opt.recordFailures ?? true) store.append(EVAL_ROWS, [{ status: 'failed', file: a.file, index, adapter, error }]);

@@ -36,8 +36,12 @@ export type JobData = ExplainChunk | EvaluateChunk | EvaluateMerge;
 /** What a chunk job returns (kept with the completed job; `queue status` reads it). */
 export interface ChunkResult { worker: string; images: number; ok: number; failed: number; skipped: number; ms: number }
 
-/** redis://[user:password@]host:port[/db] (rediss:// for TLS) as BullMQ connection options. */
-export function connectionFrom(url: string | undefined): ConnectionOptions {
+/**
+ * redis://[user:password@]host:port[/db] (rediss:// for TLS) as BullMQ connection options. A
+ * worker waits through any outage (commands are held until Redis is back); a client command
+ * (`queue submit`, `status`, ...) gives up after about 10 s instead of hanging.
+ */
+export function connectionFrom(url: string | undefined, role: 'worker' | 'client' = 'worker'): ConnectionOptions {
   if (!url) throw new UsageError('--redis URL is required (e.g. redis://127.0.0.1:6379)');
   let u: URL;
   try { u = new URL(url); } catch { throw new UsageError(`--redis ${url} is not a URL (e.g. redis://127.0.0.1:6379)`); }
@@ -49,8 +53,10 @@ export function connectionFrom(url: string | undefined): ConnectionOptions {
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
     tls: u.protocol === 'rediss:' ? {} : undefined,
-    // BullMQ's workers block on Redis; commands must wait through a reconnect rather than fail.
-    maxRetriesPerRequest: null,
+    ...(role === 'worker'
+      // BullMQ's workers block on Redis; commands must wait through a reconnect rather than fail.
+      ? { maxRetriesPerRequest: null }
+      : { maxRetriesPerRequest: 2, connectTimeout: 5000, retryStrategy: (times: number) => (times > 6 ? null : 500) }),
   };
 }
 

@@ -8,6 +8,7 @@
  * on a new model or batch (seconds on a software adapter), hence a default lock of two minutes.
  */
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { openModel, preprocessingFromArgs, UsageError } from '../../cli-common.js';
 import { DeviceError, XaiError } from '../../../src/runtime/errors.js';
@@ -101,8 +102,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     }
     const { model, gpu, p } = loaded.evaluate!;
     const t0 = performance.now();
-    const r = await evaluateItems(model, spec.dir, items, p, { ...spec.options }, new FolderStore(spec.out), gpu.adapterName, { recordFailures: lastAttempt(job) });
-    if (gpu.lost) throw new DeviceLostError(`the GPU device was lost (${gpu.lost.message}); this worker stops so the job can go to a healthy device`);
+    const r = await evaluateItems(model, spec.dir, items, p, { ...spec.options }, new FolderStore(spec.out), gpu.adapterName, { recordFailures: lastAttempt(job), deviceLost: () => gpu.lost });
     if (r.failed.length) throw new Error(`${r.failed.length} of ${items.length} images failed: ${r.failed.map((f) => `${f.file}: ${f.error}`).join('; ')}`);
     return { worker: id, images: items.length, ok: r.evaluated, failed: 0, skipped: items.length - r.evaluated, ms: performance.now() - t0 };
   }
@@ -120,9 +120,13 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     return { worker: id, images: rows.length / allMethods.length, failed: failed.size };
   }
 
+  // The lock is renewed from this event loop: measure how long the job's work blocks it.
+  const loop = monitorEventLoopDelay({ resolution: 20 });
   const worker = new Worker<JobData>(o.queue, async (job) => {
     const d = job.data;
     log(`job ${job.id} ${job.name}${'chunk' in d ? ` ${d.chunk + 1}/${d.chunks}` : ''} attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`);
+    loop.reset();
+    loop.enable();
     try {
       if (d.kind === 'explain') return await explainJob(job as Job<ExplainChunk>);
       if (d.kind === 'evaluate') return await evaluateJob(job as Job<EvaluateChunk>);
@@ -130,6 +134,10 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     } catch (e) {
       if (e instanceof DeviceLostError) { fatal = e; unload(); }
       throw e;
+    } finally {
+      loop.disable();
+      const maxMs = loop.max / 1e6;
+      if (maxMs > o.lockMs / 4) log(`warning: the event loop was blocked for up to ${maxMs.toFixed(0)} ms during job ${job.id}; the lock (${o.lockMs} ms, renewed every ${o.lockMs / 2} ms) may lapse: raise --lock-ms`);
     }
   }, {
     connection: o.connection, concurrency: 1, lockDuration: o.lockMs, stalledInterval: o.stalledMs,
