@@ -163,7 +163,14 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     log(`job ${job?.id} failed: ${err.message}`);
     if (fatal) void stop('device lost');
   });
-  worker.on('error', (err) => log(`redis: ${err.message}`));
+  // BullMQ repeats a failing renewal or reconnection every few hundred ms: log each message once a minute.
+  const lastSaid = new Map<string, number>();
+  worker.on('error', (err) => {
+    const now = Date.now();
+    if (now - (lastSaid.get(err.message) ?? 0) < 60_000) return;
+    lastSaid.set(err.message, now);
+    log(`redis: ${err.message}`);
+  });
   const signals = ['SIGINT', 'SIGTERM'] as const;
   for (const s of signals) process.once(s, () => { void stop(s); });
 
