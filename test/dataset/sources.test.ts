@@ -1,6 +1,6 @@
 /** Which images a dataset run covers: folder, list file, glob; ids and their collisions. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listImages } from '../../tools/dataset/sources.js';
@@ -34,6 +34,18 @@ describe('listImages', () => {
     expect(listImages(join(dir, 'sub', '**')).map((i) => i.id)).toEqual(['c', 'deeper/d']);
     expect(listImages(join(dir, '[ab].*')).map((i) => i.id)).toEqual(['a', 'b']);
     expect(listImages(join(dir, '?.png')).map((i) => i.id)).toEqual(['b']);
+  });
+
+  it('follows symlinked files and folders (a link cycle once), and skips an excluded folder such as the output', () => {
+    const d = join(dir, 'links');
+    mkdirSync(join(d, 'out'), { recursive: true });
+    writeFileSync(join(d, 'out', 'x.gradcam.png'), '');
+    symlinkSync(join(dir, 'b.png'), join(d, 'linked.png'));
+    symlinkSync(join(dir, 'sub'), join(d, 'subdir'));
+    symlinkSync(d, join(d, 'loop'));
+    expect(listImages(d, [join(d, 'out')]).map((i) => i.id)).toEqual(['linked', 'subdir/c', 'subdir/deeper/d']);
+    expect(listImages(d).map((i) => i.id)).toContain('out/x.gradcam');
+    rmSync(d, { recursive: true });
   });
 
   it('refuses nothing to do, and two files that would write the same results', () => {

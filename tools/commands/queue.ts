@@ -77,8 +77,8 @@ async function queueCommand(argv: string[]): Promise<void> {
     const method = [...(values.method ?? []), ...(values.methods ? [values.methods] : [])];
     const config = explainConfigFromArgs({ ...values, method: method.length ? method : undefined }, resolveModelPath(values.model));
     config.modelPath = resolve(config.modelPath);
-    const items = listImages(values.images);
     const out = outputFolder(values.out, 'out');
+    const items = listImages(values.images, [out]);
     const r = await submitExplain(connection, q, out, config, items, chunk, retry);
     console.log(`queued ${r.jobs} jobs (${r.images} images, ${chunk} per job; ${r.alreadyComplete} already complete in ${out}) on '${q}': methods ${config.methods.join(', ')}`);
     return;

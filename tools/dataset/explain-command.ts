@@ -25,8 +25,8 @@ export function outputFolder(arg: string | undefined, fallback: string): string 
 export async function explainDataset(v: ExplainArgs & { images: string; image?: string[]; out?: string; model?: string }): Promise<void> {
   if (v.image !== undefined) throw new UsageError('give either --image (a few files) or --images (a folder, list file or glob), not both');
   const config = explainConfigFromArgs(v, resolveModelPath(v.model));
-  const items = listImages(v.images);
   const outDir = outputFolder(v.out, 'out');
+  const items = listImages(v.images, [outDir]);
   const store = new FolderStore(outDir);
   const { methods: _m, ...rest } = config;
   const settings = { ...rest, modelPath: resolve(config.modelPath) };

@@ -4,7 +4,7 @@
  * `[...]`). Only paths are listed; each image is decoded when its turn comes, so memory does not
  * grow with the dataset.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../cli-common.js';
 
@@ -14,13 +14,19 @@ export interface DatasetItem { id: string; path: string }
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 const GLOB_CHARS = /[*?[]/;
 
-function walk(dir: string, out: string[]): void {
+function walk(dir: string, out: string[], skip: ReadonlySet<string>, seen = new Set<string>()): void {
+  // A symlinked folder is followed once (its real path), so a link cycle cannot loop.
+  const real = realpathSync(dir);
+  if (seen.has(real) || skip.has(real)) return;
+  seen.add(real);
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const p = join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (e.isFile() && IMAGE_EXT.test(e.name)) out.push(p);
+    const st = e.isSymbolicLink() ? statOrNull(p) : e;
+    if (!st) continue;
+    if (st.isDirectory()) walk(p, out, skip, seen);
+    else if (st.isFile() && IMAGE_EXT.test(e.name)) out.push(p);
   }
 }
 
@@ -50,8 +56,13 @@ function idOf(path: string, base: string): string {
   return r.slice(0, r.length - extname(r).length).split(sep).join('/');
 }
 
-/** Lists the images of `spec` (folder, list file or glob) in a stable order; UsageError when none or two share an id. */
-export function listImages(spec: string): DatasetItem[] {
+/**
+ * Lists the images of `spec` (folder, list file or glob) in a stable order; UsageError when none or
+ * two share an id. Folders in `exclude` (the run's output folder, when it lies inside the dataset)
+ * are not walked, so results are never taken for inputs.
+ */
+export function listImages(spec: string, exclude: readonly string[] = []): DatasetItem[] {
+  const skip = new Set(exclude.map((d) => { try { return realpathSync(d); } catch { return resolve(d); } }));
   let paths: string[];
   let base: string;
   if (GLOB_CHARS.test(spec) && !statOrNull(spec)) {
@@ -60,7 +71,7 @@ export function listImages(spec: string): DatasetItem[] {
     const firstGlob = parts.findIndex((s) => GLOB_CHARS.test(s));
     base = parts.slice(0, firstGlob).join('/') || '/';
     const all: string[] = [];
-    if (statOrNull(base)?.isDirectory()) walk(base, all);
+    if (statOrNull(base)?.isDirectory()) walk(base, all, skip);
     const re = globToRegExp(abs);
     paths = all.filter((p) => re.test(p.split(sep).join('/')));
   } else {
@@ -69,7 +80,7 @@ export function listImages(spec: string): DatasetItem[] {
     if (st.isDirectory()) {
       base = resolve(spec);
       paths = [];
-      walk(base, paths);
+      walk(base, paths, skip);
     } else {
       base = dirname(resolve(spec));
       paths = readFileSync(spec, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => resolve(base, l));
