@@ -76,7 +76,9 @@ async function queueCommand(argv: string[]): Promise<void> {
     if (values.out === undefined) throw new UsageError('queue submit needs --out (a folder every worker can write)');
     const method = [...(values.method ?? []), ...(values.methods ? [values.methods] : [])];
     const config = explainConfigFromArgs({ ...values, method: method.length ? method : undefined }, resolveModelPath(values.model));
+    // Workers run elsewhere: every path in the job is absolute.
     config.modelPath = resolve(config.modelPath);
+    if (config.labels !== undefined) config.labels = resolve(config.labels);
     const out = outputFolder(values.out, 'out');
     const items = listImages(values.images, [out]);
     const r = await submitExplain(connection, q, out, config, items, chunk, retry);

@@ -63,8 +63,9 @@ export class IndexFollower {
   constructor(private readonly store: ResultStore) {}
   /** Whether the index now says the image and method are complete. */
   isComplete(image: string, method: string): boolean {
-    const { rows, cursor } = this.store.readSince<IndexRow>(INDEX, this.cursor);
+    const { rows, cursor, reset } = this.store.readSince<IndexRow>(INDEX, this.cursor);
     this.cursor = cursor;
+    if (reset) this.complete.clear();
     for (const r of rows) {
       if (!r || typeof r.image !== 'string') continue;
       const k = `${r.image}\0${r.method}`;

@@ -21,8 +21,11 @@ export interface ResultStore {
   append(log: string, rows: readonly object[]): void;
   /** Every well-formed row of a log, in order ([] when it does not exist yet); a line cut short by a crash is skipped. */
   read<T>(log: string): T[];
-  /** Rows appended since `cursor` (0: from the start) and the cursor to pass next time; lets a worker follow the log cheaply. */
-  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number };
+  /**
+   * Rows appended since `cursor` (0: from the start) and the cursor to pass next time; lets a worker
+   * follow the log cheaply. `reset` when the log was replaced or shortened: the rows are then all of it.
+   */
+  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number; reset?: boolean };
   /** Whether a file exists. */
   has(key: string): boolean;
   /** A small file's text, or undefined when it does not exist. */
@@ -69,13 +72,15 @@ export class FolderStore implements ResultStore {
     }
     return out;
   }
-  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number } {
+  readSince<T>(log: string, cursor: number): { rows: T[]; cursor: number; reset?: boolean } {
     const p = join(this.location, log);
     let fd: number;
-    try { fd = openSync(p, 'r'); } catch { return { rows: [], cursor }; }
+    try { fd = openSync(p, 'r'); } catch { return { rows: [], cursor: 0, reset: cursor > 0 }; }
     try {
       const size = fstatSync(fd).size;
-      if (size <= cursor) return { rows: [], cursor: Math.min(cursor, size) };
+      const reset = size < cursor;
+      if (reset) cursor = 0;
+      if (size === cursor) return { rows: [], cursor, reset };
       const buf = Buffer.alloc(size - cursor);
       readSync(fd, buf, 0, buf.length, cursor);
       // Only whole lines: a row still being written is read next time.
@@ -85,7 +90,7 @@ export class FolderStore implements ResultStore {
         if (!line.trim()) continue;
         try { rows.push(JSON.parse(line) as T); } catch { /* cut short by a crash */ }
       }
-      return { rows, cursor: cursor + end };
+      return { rows, cursor: cursor + end, reset };
     } finally { closeSync(fd); }
   }
   has(key: string): boolean { return existsSync(join(this.location, key)); }
