@@ -193,17 +193,17 @@ export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly 
 export interface ReportMeta { model: string; images: number; dir: string; adapter: string; step: number; failed: readonly { file: string; error: string }[] }
 
 /** The Markdown tables (all images, and the small-box subset) and the per-image CSV of an evaluation. */
-export function evaluationReport(rows: readonly EvalRow[], allMethods: readonly string[], m: ReportMeta): { md: string; csvText: string } {
-const table = (subset: readonly EvalRow[]) => {
+export function evaluationReport(rows: readonly EvalRow[], allMethods: readonly string[], meta: ReportMeta): { md: string; csvText: string } {
+  const table = (subset: readonly EvalRow[]) => {
     const stats = summariseEvaluation(subset, allMethods);
     return allMethods.map((m) => [m, String(stats[m]!.images), ...METRICS.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
   };
   const header = ['method', 'images', ...METRICS.map((k) => `${k} ${/Deletion|Drop/.test(k) ? '↓' : '↑'}`)];
   const smallSet = rows.filter((r) => r.small);
   const md = [
-    `# Evaluation: ${m.model} on ${m.images} images of ${m.dir}`,
+    `# Evaluation: ${meta.model} on ${meta.images} images of ${meta.dir}`,
     '',
-    `Adapter: ${m.adapter}. Methods explain the labelled class for EBPG, Bbox, mIoU and the pointing game (maps on the original image's pixels, boxes as annotated) and the top-1 class for deletion/insertion (step ${m.step}, spec 7.6) and Drop/Increase (SISE's top-15% form, spec 7.5). Mean [95% interval]; the pointing game is the mean over classes of the per-class hit rate (15 px).`,
+    `Adapter: ${meta.adapter}. Methods explain the labelled class for EBPG, Bbox, mIoU and the pointing game (maps on the original image's pixels, boxes as annotated) and the top-1 class for deletion/insertion (step ${meta.step}, spec 7.6) and Drop/Increase (SISE's top-15% form, spec 7.5). Mean [95% interval]; the pointing game is the mean over classes of the per-class hit rate (15 px).`,
     '',
     markdownTable(header, table(rows)),
     '',
@@ -211,7 +211,7 @@ const table = (subset: readonly EvalRow[]) => {
     '',
     markdownTable(header, table(smallSet)),
     '',
-    ...(m.failed.length ? [`Failed (not in the tables): ${m.failed.map((f) => `${f.file} (${f.error})`).join('; ')}`, ''] : []),
+    ...(meta.failed.length ? [`Failed (not in the tables): ${meta.failed.map((f) => `${f.file} (${f.error})`).join('; ')}`, ''] : []),
   ].join('\n');
   const csvText = csv(['file', 'method', 'small_boxes', ...METRICS.filter((k) => k !== 'Pointing'), 'pointing_hit'],
     rows.map((r) => [r.file, r.method, r.small ? 1 : 0, ...METRICS.filter((k) => k !== 'Pointing').map((k) => r.values[k]!), r.hit ? 1 : 0]));
