@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { freePort, REDIS_SERVER, RedisServer } from './helpers/redis.js';
 import { writeMnistDataset, writeMnistPngs } from './helpers/mnist-images.js';
+import { createNodeGpu } from '../src/node.js';
+import { runWorker } from '../tools/dataset/queue/worker.js';
+import { DeviceLostError } from '../tools/dataset/explain-run.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = join(ROOT, '..', 'shared', 'models', 'mnist-cnn.onnx');
@@ -196,6 +199,33 @@ describe.skipIf(!have)('dataset runs through BullMQ on a real Redis', () => {
     for (const f of ['evaluation.md', 'evaluation.csv']) expect(readFileSync(join(tmp, 'eval-q', f), 'utf8')).toBe(readFileSync(join(tmp, 'eval-one', f), 'utf8'));
     expect(readFileSync(join(tmp, 'eval-q', 'evaluation.csv'), 'utf8').trim().split('\n')).toHaveLength(1 + 6 * 3);
     expect(readdirSync(join(tmp, 'eval-q')).sort()).toEqual(['evaluation-rows.jsonl', 'evaluation-run.json', 'evaluation.csv', 'evaluation.md']);
+  }, 120_000);
+
+  it('a worker whose GPU device is lost fails its job and stops with a clear error; another worker completes the job', async () => {
+    const dir = join(tmp, 'lost');
+    const paths = writeMnistPngs(dir, 4);
+    const out = join(tmp, 'lost-out');
+    expect((await cli('queue', 'submit', '--redis', redis.url, '--queue', 'lost', '--images', dir, '--model', MODEL, '--method', 'gradcam', '--out', out, '--chunk', '2', '--backoff-ms', '100')).code).toBe(0);
+    // This worker runs in the test process on a device the test owns, and loses it after its first job.
+    const gpu = await createNodeGpu();
+    const lines: string[] = [];
+    let first = true;
+    const run = runWorker({
+      connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null }, queue: 'lost', id: 'L', lockMs: 5000, stalledMs: 1000, exitWhenIdleMs: 0, gpu,
+      log: (l) => {
+        lines.push(l);
+        if (first && / done$/.test(l)) { first = false; gpu.device.destroy(); }
+      },
+    });
+    await expect(run).rejects.toThrow(DeviceLostError);
+    await expect(run).rejects.toThrow(/GPU device was lost .*this process stops/);
+    expect(lines.some((l) => /failed: .*GPU device was lost/.test(l))).toBe(true);
+    gpu.destroy();
+    const b = await cli('worker', '--redis', redis.url, '--queue', 'lost', '--id', 'B', ...WORKER);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/attempt 2\/3/);
+    expectOneCompleteResult(out, paths.map((p) => p.slice(dir.length + 1, -4)), 'gradcam');
+    expect(new Set(rowsOf(out).map((r) => r.worker))).toEqual(new Set(['L', 'B']));
   }, 120_000);
 
   it('bad arguments exit 2 with a message; an unreachable Redis exits 1 saying so instead of hanging', async () => {

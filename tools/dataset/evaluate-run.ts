@@ -68,6 +68,8 @@ export async function evaluateItems(model: Model, dir: string, items: readonly I
       evaluated++;
     } catch (e) {
       if ((e as Error).name === 'OutputError') throw e;
+      // The device's loss is reported asynchronously; an error can arrive first.
+      if (opt.deviceLost && !opt.deviceLost()) await new Promise((r) => setTimeout(r, 50));
       const lost = opt.deviceLost?.();
       if (lost) throw new DeviceLostError(`the GPU device was lost (${lost.message}) while evaluating ${a.file}; this process stops so the work can go to a healthy device`);
       const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);

@@ -148,7 +148,9 @@ export async function explainItems(ctx: ExplainContext, items: readonly DatasetI
   const failRow = (item: DatasetItem, method: string, e: unknown): IndexRow => ({
     image: item.id, path: item.path, method, status: 'failed', class: null, score: null, passes: null, timingsMs: null, error: message(e), files: [], ...base, at: new Date().toISOString(),
   });
-  const checkDevice = (e: unknown) => {
+  const checkDevice = async (e: unknown) => {
+    // The device's loss is reported asynchronously; an error can arrive first.
+    if (!ctx.gpu.lost) await new Promise((r) => setTimeout(r, 50));
     if (ctx.gpu.lost) throw new DeviceLostError(`the GPU device was lost (${ctx.gpu.lost.message}) while explaining; this process stops so the work can go to a healthy device: ${message(e)}`);
   };
 
@@ -165,7 +167,7 @@ export async function explainItems(ctx: ExplainContext, items: readonly DatasetI
       ({ probs } = toProbabilities(outputs[model.outputs[0]!.name]!.data as Float32Array));
       top5 = topK(probs, Math.min(5, ctx.classes));
     } catch (e) {
-      checkDevice(e);
+      await checkDevice(e);
       for (const m of todo) emit(failRow(item, m, e));
       continue;
     }
@@ -190,7 +192,7 @@ export async function explainItems(ctx: ExplainContext, items: readonly DatasetI
       } catch (e) {
         // A store that cannot be written fails the run, not the image: later images would fail the same way.
         if (e instanceof OutputError) throw e;
-        checkDevice(e);
+        await checkDevice(e);
         row = failRow(item, method, e);
       }
       emit(row);

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   /** Exit after this many ms with nothing waiting, active or delayed; 0 runs until stopped. */
   exitWhenIdleMs: number;
   log?: (line: string) => void;
+  /** Run on this device instead of opening one (a process embedding a worker); it is not destroyed by the worker. */
+  gpu?: GpuContext;
 }
 
 /** A model kept between jobs while they name the same model file (and explain settings). */
@@ -70,7 +72,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const key = `explain ${JSON.stringify(d.config)}`;
     if (loaded?.key !== key) {
       unload();
-      const ctx = await openExplainContext(d.config).catch(unrecoverable);
+      const ctx = await openExplainContext(d.config, o.gpu).catch(unrecoverable);
       loaded = { key, explain: ctx, close: () => ctx.close() };
       log(`loaded ${basename(d.config.modelPath)} on ${ctx.gpu.adapterName} in ${ctx.loadMs.toFixed(0)} ms`);
     }
@@ -93,11 +95,12 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const key = `evaluate ${spec.modelPath} ${JSON.stringify(spec.preprocess)}`;
     if (loaded?.key !== key) {
       unload();
-      const { model, gpu, loadMs } = await openModel(spec.modelPath).catch(unrecoverable);
+      const { model, gpu, loadMs } = await openModel(spec.modelPath, o.gpu).catch(unrecoverable);
+      const close = () => { model.destroy(); if (!o.gpu) gpu.destroy(); };
       try {
         const { p } = (() => { try { return preprocessingFromArgs(model, spec.preprocess); } catch (e) { return unrecoverable(e); } })();
-        loaded = { key, evaluate: { model, gpu, p }, close: () => { model.destroy(); gpu.destroy(); } };
-      } catch (e) { model.destroy(); gpu.destroy(); throw e; }
+        loaded = { key, evaluate: { model, gpu, p }, close };
+      } catch (e) { close(); throw e; }
       log(`loaded ${basename(spec.modelPath)} on ${gpu.adapterName} in ${loadMs.toFixed(0)} ms`);
     }
     const { model, gpu, p } = loaded.evaluate!;
