@@ -11,6 +11,20 @@ import { grid1d } from './dispatch-size.js';
 import { pointwiseWorkgroup } from './pointwise.js';
 import { channelAffineWgsl } from '../wgsl/batchnorm.js';
 import { binaryGradDispatch } from './binary.js';
+import { BOOL_INT, sig } from './schema.js';
+
+const BN_COMMON = { epsilon: 'float', momentum: 'float' } as const;
+/** Signatures of BatchNormalization per opset (ONNX's Operators.md). */
+const BN_SCHEMA: OpSchema = {
+  BatchNormalization: [
+    sig(1, 5, [1, 5], { ...BN_COMMON, consumed_inputs: 'ints', is_test: 'int', spatial: 'int' }),
+    sig(6, 5, [1, 5], { ...BN_COMMON, is_test: 'int', spatial: 'int' }),
+    sig(7, 5, [1, 5], { ...BN_COMMON, spatial: 'int' }),
+    sig(9, 5, [1, 5], BN_COMMON),
+    sig(14, 5, [1, 3], { ...BN_COMMON, training_mode: BOOL_INT }),
+  ],
+};
+import type { OpSchema } from './types.js';
 
 /**
  * Per-channel a = scale / sqrt(var + eps), b = B - mean * a, interleaved [a0, b0, a1, b1, ...], in
@@ -41,6 +55,7 @@ export function batchNormCoefficients(node: GraphNode, inputs: readonly (TensorA
 /** BatchNormalization (inference only; training_mode = 1 and spatial = 0 are rejected). */
 export const batchNormOp: OpDef = {
   opTypes: ['BatchNormalization'],
+  schema: BN_SCHEMA,
   hostInputs: () => [1, 2, 3, 4],
   inferShapes(node, inputs) {
     const x = inputs[0];
