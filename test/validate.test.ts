@@ -134,6 +134,19 @@ describe('model validation at load', () => {
     expect(ort.some(Number.isNaN)).toBe(true);
   });
 
+  it('refuses a negative BatchNormalization variance (NaN in onnxruntime, zeroed by a GPU Relu before)', async () => {
+    const bytes = model({ tail: (g, y) => {
+      const c = (n: string, v: number[]) => g.initializer(n, [3], Float32Array.from(v));
+      const bn = g.node('BatchNormalization', [y, c('s', [1, 1, 1]), c('bb', [0, 0, 0]), c('mean', [0.1, 0.2, 0.3]), c('var', [1, -0.5, 2])], 1, {}, { name: 'bn0' })[0]!;
+      return g.node('Relu', [bn], 1, {}, { name: 'relu1' })[0]!;
+    } });
+    const err = await loadError(bytes);
+    expect(err).toBeInstanceOf(GraphError);
+    expect((err as Error).message).toMatch(/BatchNormalization 'bn0': var \+ epsilon is -0\.49.* at channel 1/);
+    const ort = (await runOrt(bytes, randomInput([1, 2, 8, 8], 4)))[0]!.data;
+    expect(ort.slice(64, 128).every(Number.isNaN)).toBe(true);
+  });
+
   it('refuses a graph input dimension beyond i32 before any allocation', async () => {
     const m = decodeModel(model());
     m.graph!.input![0]!.type!.tensorType!.shape!.dim![3]!.dimValue = 2 ** 40;

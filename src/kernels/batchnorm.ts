@@ -45,6 +45,11 @@ export function batchNormCoefficients(node: GraphNode, inputs: readonly (TensorA
   const [scale, bias, mean, variance] = vals as [Float32Array, Float32Array, Float32Array, Float32Array];
   const ab = new Float32Array(2 * C);
   for (let c = 0; c < C; c++) {
+    // A negative variance makes the channel NaN (as onnxruntime computes it), which a following
+    // Relu on the GPU would turn into a plausible 0: refuse the model instead.
+    if (!(variance[c]! + Math.fround(eps) >= 0)) {
+      throw new GraphError(`BatchNormalization '${node.name}': var + epsilon is ${variance[c]! + Math.fround(eps)} at channel ${c}; a variance must not be negative`);
+    }
     const a = scale[c]! / Math.sqrt(variance[c]! + Math.fround(eps));
     ab[2 * c] = a;
     ab[2 * c + 1] = bias[c]! - mean[c]! * a;
@@ -62,6 +67,7 @@ export const batchNormOp: OpDef = {
     if (!x || x.shape.length < 2) throw new GraphError(`BatchNormalization '${node.name}': X must have rank >= 2`);
     if (attrInt(node, 'training_mode', 0) !== 0) throw new GraphError(`BatchNormalization '${node.name}': training mode is not supported`);
     if (attrInt(node, 'spatial', 1) !== 1) throw new GraphError(`BatchNormalization '${node.name}': spatial = 0 is not supported`);
+    if ([1, 2, 3, 4].every((i) => inputs[i]?.constant)) batchNormCoefficients(node, inputs); // checked at load, not first at build
     return [[...x.shape]];
   },
   build(node, inputs, outputs, ctx) {

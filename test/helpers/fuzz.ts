@@ -366,6 +366,20 @@ const PROTO_MUTATORS: Record<string, ProtoMutator> = {
     n.attribute[n.attribute.indexOf(a as unknown as PAttr)] = asAttr(bad);
     return 'attr-int-extreme';
   },
+  'attr-small-change': (m, rng) => {
+    // A different but plausible value (strides 2, pads 0, axis -1, alpha 0.7): often still a valid
+    // model with another answer, which both runtimes must then compute alike.
+    const n = pickNode(m, rng, (x) => x.attribute.some((a) => [1, 2, 6, 7].includes(a.type)));
+    if (!n) return undefined;
+    const a = rng.pick(n.attribute.filter((x) => [1, 2, 6, 7].includes(x.type))) as unknown as { name: string; type: number; ints?: number[]; floats?: number[] };
+    const small = () => rng.pick([-1, 0, 1, 1, 2, 2, 3]);
+    const v: Parameters<typeof makeAttribute>[1] = a.type === 1 ? { kind: 'float', value: rng.pick([0, 0.1, 0.7, 1, 2.5, -0.5]) }
+      : a.type === 2 ? { kind: 'int', value: small() }
+      : a.type === 6 ? { kind: 'floats', value: (a.floats ?? []).map(() => rng.pick([0.5, 1, 2])) }
+      : { kind: 'ints', value: (a.ints ?? []).map((x) => (rng.next() < 0.5 ? small() : Number(x))) };
+    n.attribute[n.attribute.indexOf(a as unknown as PAttr)] = asAttr(makeAttribute(a.name, v));
+    return 'attr-small-change';
+  },
   'conv-dilation-same': (m, rng) => {
     // The case: huge dilations with SAME_UPPER (explicit pads are refused already).
     const n = pickNode(m, rng, (x) => x.opType === 'Conv');
