@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Model } from '../src/runtime/model.js';
-import { GraphError, ModelFormatError, XaiError } from '../src/runtime/errors.js';
+import { GraphError, ModelFormatError, UnsupportedOperatorError, XaiError } from '../src/runtime/errors.js';
 import { ALL_OPS, defaultRegistry } from '../src/kernels/all.js';
 import { OpRegistry } from '../src/kernels/registry.js';
 import type { OpDef } from '../src/kernels/types.js';
@@ -112,6 +112,14 @@ describe('model validation at load', () => {
       tail: (g, y) => { g.node('Relu', ['x'], ['conv_0'], {}, { name: 'again' }); return y; },
     });
     await expectRefused(bytes, [/2 problems/, /node 'again' \(Relu\) writes '.*', which is already the output of node 'conv0'/, /unknown attribute 'foo'/]);
+  });
+
+  it('names unsupported operators beside other problems, and alone gives UnsupportedOperatorError', async () => {
+    const both = model({ conv: { attrs: { pads: [1, 1, 1, 1], foo: 1 } }, tail: (g, y) => g.node('FancyOp', [y], 1, {}, { name: 'fancy' })[0]! });
+    const err = await loadError(both);
+    expect(err).toBeInstanceOf(GraphError);
+    expect((err as Error).message).toMatch(/unknown attribute 'foo'.*node 'fancy' uses unsupported operator FancyOp/);
+    expect(await loadError(model({ tail: (g, y) => g.node('FancyOp', [y], 1, {}, { name: 'fancy' })[0]! }))).toBeInstanceOf(UnsupportedOperatorError);
   });
 
   it('refuses raw_data longer than the shape needs with a ModelFormatError', async () => {

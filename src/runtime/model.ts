@@ -133,8 +133,8 @@ export class Model {
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
     const graph = decodeOnnx(bytes);
-    registry.checkSupported(graph.nodes);
     validateGraph(graph, registry, { allowNonFiniteWeights: opts.allowNonFiniteWeights });
+    registry.checkSupported(graph.nodes);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {
       if (i.dtype !== 'float32' && i.dtype !== 'float16' && i.dtype !== 'float64') {

@@ -22,13 +22,20 @@ const LISTED = 12;
 
 /**
  * Throws a GraphError listing every problem found, or a ModelFormatError for the first non-finite
- * weight; returns quietly for a valid graph. Call after `registry.checkSupported`.
+ * weight; returns quietly for a valid graph. Call before `registry.checkSupported` (whose error
+ * is the one a graph gets when unsupported operators are its only problem).
  */
 export function validateGraph(graph: Graph, registry: OpRegistry, opts: ValidateOptions = {}): void {
   const problems: string[] = [];
   checkNames(graph, problems);
   for (const node of graph.nodes) checkNode(node, graph.opset, registry, problems);
   checkDims(graph, problems);
+  // Alone, unsupported operators are the registry's UnsupportedOperatorError; beside other
+  // problems they are listed too, so one load names everything.
+  const unsupported = graph.nodes.filter((n) => !registry.find(n));
+  if (problems.length && unsupported.length) {
+    problems.push(...unsupported.map((n) => `node '${n.name}' uses unsupported operator ${n.domain ? `${n.domain}.` : ''}${n.opType}`));
+  }
   if (problems.length) {
     const more = problems.length > LISTED ? `; and ${problems.length - LISTED} more` : '';
     throw new GraphError(`invalid model (${problems.length} problem${problems.length > 1 ? 's' : ''}): ${problems.slice(0, LISTED).join('; ')}${more}`);
