@@ -142,6 +142,14 @@ describe('model validation at load', () => {
     expect(ort.some(Number.isNaN)).toBe(true);
   });
 
+  it('refuses a Conv bias of the wrong size (onnxruntime fails when it runs; we read the first values before)', async () => {
+    const bytes = model({ conv: { inputs: (w) => ['x', w, 'wide_b'] } , tail: (g, y) => { g.initializer('wide_b', [6], Float32Array.from([1, 2, 3, 4, 5, 6])); return y; } });
+    const err = await loadError(bytes);
+    expect(err).toBeInstanceOf(GraphError);
+    expect((err as Error).message).toMatch(/Conv 'conv0': bias B has shape \[6\], must be \[3\]/);
+    await expect(runOrt(bytes, randomInput([1, 2, 8, 8], 5))).rejects.toThrow(/bias/);
+  });
+
   it('refuses a negative BatchNormalization variance (NaN in onnxruntime, zeroed by a GPU Relu before)', async () => {
     const bytes = model({ tail: (g, y) => {
       const c = (n: string, v: number[]) => g.initializer(n, [3], Float32Array.from(v));

@@ -421,6 +421,10 @@ export function convOpWith(forced?: ConvVariant): OpDef {
     inferShapes: (node, inputs) => {
       const X = inputs[0]; const Wt = inputs[1];
       if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
+      const B = node.inputs[2] ? inputs[2] : undefined;
+      if (B && (B.shape.length !== 1 || B.shape[0] !== Wt.shape[0])) {
+        throw new GraphError(`Conv '${node.name}': bias B has shape [${B.shape.join(',')}], must be [${Wt.shape[0]}] (one value per output channel)`);
+      }
       return [convGeometry(node, X.shape, Wt.shape).outShape];
     },
     build: (node, inputs, _outputs, ctx) => buildConv(node, inputs, ctx, forced),
