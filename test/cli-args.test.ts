@@ -112,9 +112,11 @@ describe('images', () => {
   it('a truncated PNG says it is truncated', () => {
     const png = tinyPng();
     for (const cut of [20, 40, png.length - 5]) {
-      expect(() => decodeImage(png.slice(0, cut), 'x.png')).toThrow(/x\.png is a truncated PNG/);
+      expect(() => decodeImage(png.slice(0, cut), 'x.png')).toThrow(/cannot decode x\.png: the PNG is truncated/);
     }
     expect(decodeImage(png, 'x.png').width).toBe(3);
+    const garbage = new Uint8Array([...png.subarray(0, 8), ...new TextEncoder().encode('garbage, not a PNG body at all')]);
+    expect(() => decodeImage(garbage, 'c.png')).toThrow(/cannot decode c\.png: the PNG is corrupted/);
   });
 
   it('PNG and JPEG share one pixel limit, read from the header before decoding', () => {

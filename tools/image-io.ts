@@ -39,17 +39,19 @@ export function decodeImage(bytes: Uint8Array, what = 'image'): RgbaImage {
  */
 function pngSize(b: Uint8Array, what: string): [number, number] {
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
-  if (b.length < 33) throw new ImageDecodeError(`${what} is a truncated PNG (${b.length} bytes, not even a header)`);
+  const fail = (why: string) => new ImageDecodeError(`cannot decode ${what}: ${why}`);
+  if (b.length < 33) throw fail(`the PNG is truncated (${b.length} bytes, not even a header)`);
   let at = 8;
   // Each step advances by at least 12 bytes, so the walk ends within length / 12 steps.
   while (at + 8 <= b.length) {
     const len = dv.getUint32(at);
     const type = String.fromCharCode(b[at + 4]!, b[at + 5]!, b[at + 6]!, b[at + 7]!);
-    if (at + 12 + len > b.length) throw new ImageDecodeError(`${what} is a truncated PNG: its ${type} chunk needs ${len} bytes, the file ends ${b.length - at - 8} bytes into it`);
+    if (!/^[A-Za-z]{4}$/.test(type)) throw fail(`the PNG is corrupted (no chunk starts at byte ${at})`);
+    if (at + 12 + len > b.length) throw fail(`the PNG is truncated: its ${type} chunk needs ${len} bytes, the file ends ${Math.max(0, b.length - at - 8)} bytes into it`);
     if (type === 'IEND') return [dv.getUint32(16), dv.getUint32(20)];
     at += 12 + len;
   }
-  throw new ImageDecodeError(`${what} is a truncated PNG: it ends after ${b.length} bytes without the closing IEND chunk`);
+  throw fail(`the PNG is truncated: it ends after ${b.length} bytes without the closing IEND chunk`);
 }
 
 /** Width and height from a JPEG's first SOF marker, or undefined (jpeg-js then reports the damage). */
