@@ -30,7 +30,7 @@ const UNARY_SCHEMA: OpSchema = {
   Gelu: [sig(20, 1, 1, { approximate: { type: 'string', oneOf: ['none', 'tanh'] } })],
   Identity: [sig(1, 1)],
   Dropout: [sig(1, 1, [1, 2], { is_test: 'int', ratio: 'float', ...LEGACY }), sig(6, 1, [1, 2], { is_test: 'int', ratio: 'float' }),
-    sig(7, 1, [1, 2], { ratio: 'float' }), sig(12, [1, 3], [1, 2], { seed: 'int' })],
+    sig(7, 1, [1, 2], { ratio: 'float' }), sig(12, [1, 3], [1, 2], { seed: { type: 'int', int64: true } })],
 };
 import type { OpSchema } from './types.js';
 
