@@ -28,7 +28,7 @@ function args(argv: string[]): Settings & { write: boolean; worker?: number } {
   return { cases: get('--cases', 1000), seed: get('--seed', 17), timeoutMs: get('--timeout', 30_000), write: !argv.includes('--no-write'), worker: w >= 0 ? Number(argv[w + 1]) : undefined };
 }
 
-/** Case i: base model i % 2, the (i >> 1)-th mutation of that base's sequence. */
+/** Case i: base model i % B, the floor(i / B)-th mutation of that base's sequence (B bases). */
 async function worker(s: Settings, from: number): Promise<void> {
   const [{ FUZZ_BASES }, { mutatedModelsWithKinds }, { runCase }, { createNodeGpu }] = await Promise.all([
     import('../test/helpers/fuzz-bases.js'), import('../test/helpers/fuzz.js'), import('../test/helpers/fuzz-oracle.js'), import('../src/node.js')]);
@@ -126,7 +126,7 @@ function table(results: CaseResult[], s: Settings, adapter: string, command: str
     '',
     `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${codeVersion() ?? ''} · Node ${process.version} · \`${command}\` · seed ${s.seed}, ${s.timeoutMs / 1000} s per case · load average ${load} (${os.cpus().length} CPUs)`,
     '',
-    'Mutations of two small models (ResNet-50 and MobileNetV2 shapes at 16x16, 4 classes): byte-level damage and structure-aware changes (test/helpers/fuzz.ts).',
+    'Mutations of four small models (ResNet-50, MobileNetV2, EfficientNet-B0 and DenseNet-121 shapes at 16x16 or 32x32, 4 classes; test/helpers/fuzz-bases.ts): byte-level damage and structure-aware changes (test/helpers/fuzz.ts).',
     'The rule: every case is a typed refusal by us, or, where both runtimes run it, outputs within 1e-3 of onnxruntime\'s output scale.',
     '',
     '| outcome | cases |', '|---|---:|',

@@ -1,6 +1,6 @@
 /**
  * Structure-aware fuzzing with onnxruntime-node as the oracle (issue 17): a few hundred mutated
- * small models (arity, attribute types and extremes, dims, dtypes, cycles, duplicate names,
+ * small models (four architectures, test/helpers/fuzz-bases.ts) (arity, attribute types and extremes, dims, dtypes, cycles, duplicate names,
  * non-finite weights, plus byte-level damage) in a fixed seed. Every case must end in a typed
  * refusal by us, or in outputs within 1e-3 of onnxruntime's scale where both run it; never an
  * untyped error or a hang. `npm run fuzz -- --cases 5000` runs more (bench/fuzz.ts).
@@ -22,7 +22,7 @@ describe('fuzzing against onnxruntime', () => {
       const clean = await runCase(base.bytes, 'none', gpu);
       expect(clean.ours).toBe('ran');
       expect(clean.agreed, JSON.stringify(clean)).toBe(true);
-      for (const m of mutatedModelsWithKinds(base.bytes, Math.ceil(CASES / 2), 17 + b)) {
+      for (const m of mutatedModelsWithKinds(base.bytes, Math.ceil(CASES / FUZZ_BASES().length), 17 + b)) {
         const r = await runCase(m.bytes, m.kind, gpu, { timeoutMs: 20_000 });
         results.push(r);
         const v = violation(r);
