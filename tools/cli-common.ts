@@ -1,5 +1,5 @@
 /** Shared pieces of the command-line tool: defaults, argument errors, model and label loading. */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeGpu } from '../src/node.js';
@@ -26,6 +26,7 @@ export class OutputError extends Error { override name = 'OutputError'; }
 export function resolveModelPath(arg: string | undefined): string {
   if (arg) {
     if (!existsSync(arg)) throw new UsageError(`model file not found: ${arg}`);
+    if (!statSync(arg).isFile()) throw new UsageError(`--model ${arg} is a folder, not an ONNX file`);
     return arg;
   }
   if (existsSync(DEFAULT_MODEL)) return DEFAULT_MODEL;
@@ -35,7 +36,29 @@ export function resolveModelPath(arg: string | undefined): string {
 export function resolveImagePath(arg: string | undefined): string {
   const p = arg ?? DEFAULT_IMAGE;
   if (!existsSync(p)) throw new UsageError(arg ? `image not found: ${arg}` : `no --image given and the default ${DEFAULT_IMAGE} does not exist: pass --image PATH`);
+  if (!statSync(p).isFile()) throw new UsageError(`--image ${p} is a folder, not an image file`);
   return p;
+}
+
+/**
+ * Checks, before any model work, that the output folder `dir` exists or can be created and can be
+ * written, by creating and removing an empty probe folder in it (or in its nearest existing
+ * ancestor). Bounded: one walk up the path, one mkdir, one rmdir. Leaves nothing behind.
+ */
+export function checkOutputDir(dir: string, flag = '--out'): void {
+  let existing = resolve(dir);
+  while (!existsSync(existing)) {
+    const up = dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  if (!statSync(existing).isDirectory()) throw new UsageError(`${flag} ${dir}: ${existing} is a file, not a folder`);
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+    rmdirSync(mkdtempSync(join(existing, '.webgpu-xai-probe-')));
+  } catch (e) {
+    throw new UsageError(`${flag} ${dir} cannot be ${existing === resolve(dir) ? 'written' : 'created'} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} in ${existing})`);
+  }
 }
 
 export function loadLabels(path: string | undefined, classes: number): string[] | undefined {

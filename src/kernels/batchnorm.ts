@@ -11,6 +11,20 @@ import { grid1d } from './dispatch-size.js';
 import { pointwiseWorkgroup } from './pointwise.js';
 import { channelAffineWgsl } from '../wgsl/batchnorm.js';
 import { binaryGradDispatch } from './binary.js';
+import { BOOL_INT, sig } from './schema.js';
+
+const BN_COMMON = { epsilon: 'float', momentum: 'float' } as const;
+/** Signatures of BatchNormalization per opset (ONNX's Operators.md). */
+const BN_SCHEMA: OpSchema = {
+  BatchNormalization: [
+    sig(1, 5, [1, 5], { ...BN_COMMON, consumed_inputs: 'ints', is_test: 'int', spatial: 'int' }),
+    sig(6, 5, [1, 5], { ...BN_COMMON, is_test: 'int', spatial: 'int' }),
+    sig(7, 5, [1, 5], { ...BN_COMMON, spatial: 'int' }),
+    sig(9, 5, [1, 5], BN_COMMON),
+    sig(14, 5, [1, 3], { ...BN_COMMON, training_mode: BOOL_INT }),
+  ],
+};
+import type { OpSchema } from './types.js';
 
 /**
  * Per-channel a = scale / sqrt(var + eps), b = B - mean * a, interleaved [a0, b0, a1, b1, ...], in
@@ -31,6 +45,11 @@ export function batchNormCoefficients(node: GraphNode, inputs: readonly (TensorA
   const [scale, bias, mean, variance] = vals as [Float32Array, Float32Array, Float32Array, Float32Array];
   const ab = new Float32Array(2 * C);
   for (let c = 0; c < C; c++) {
+    // A negative variance makes the channel NaN (as onnxruntime computes it), which a following
+    // Relu on the GPU would turn into a plausible 0: refuse the model instead.
+    if (!(variance[c]! + Math.fround(eps) >= 0)) {
+      throw new GraphError(`BatchNormalization '${node.name}': var + epsilon is ${variance[c]! + Math.fround(eps)} at channel ${c}; a variance must not be negative`);
+    }
     const a = scale[c]! / Math.sqrt(variance[c]! + Math.fround(eps));
     ab[2 * c] = a;
     ab[2 * c + 1] = bias[c]! - mean[c]! * a;
@@ -41,12 +60,14 @@ export function batchNormCoefficients(node: GraphNode, inputs: readonly (TensorA
 /** BatchNormalization (inference only; training_mode = 1 and spatial = 0 are rejected). */
 export const batchNormOp: OpDef = {
   opTypes: ['BatchNormalization'],
+  schema: BN_SCHEMA,
   hostInputs: () => [1, 2, 3, 4],
   inferShapes(node, inputs) {
     const x = inputs[0];
     if (!x || x.shape.length < 2) throw new GraphError(`BatchNormalization '${node.name}': X must have rank >= 2`);
     if (attrInt(node, 'training_mode', 0) !== 0) throw new GraphError(`BatchNormalization '${node.name}': training mode is not supported`);
     if (attrInt(node, 'spatial', 1) !== 1) throw new GraphError(`BatchNormalization '${node.name}': spatial = 0 is not supported`);
+    if ([1, 2, 3, 4].every((i) => inputs[i]?.constant)) batchNormCoefficients(node, inputs); // checked at load, not first at build
     return [[...x.shape]];
   },
   build(node, inputs, outputs, ctx) {

@@ -12,6 +12,20 @@ import { grid1d } from './dispatch-size.js';
 import { broadcastShapes, broadcastStrides, channelView, collapseBroadcast, pointwiseWorkgroup } from './pointwise.js';
 import { BINARY_FN, BINARY_GRAD_CODE, binaryGradWgsl, binaryWgsl, type BinaryLayout } from '../wgsl/binary.js';
 import { unaryWgsl } from '../wgsl/unary.js';
+import { BOOL_INT, VARIADIC as ANY, sig } from './schema.js';
+
+/** Opset 1-6 broadcasting: `axis` aligns B at a dimension, which these kernels do not implement. */
+const LEGACY_BROADCAST = { broadcast: BOOL_INT, axis: { type: 'int', unsupported: 'legacy axis-aligned broadcasting' } } as const;
+const arith = [sig(1, 2, 1, { ...LEGACY_BROADCAST, consumed_inputs: 'ints' }), sig(6, 2, 1, LEGACY_BROADCAST), sig(7, 2)];
+const variadic = [sig(1, [1, ANY], 1, { consumed_inputs: 'ints' }), sig(6, [1, ANY])];
+/** Signatures of the binary family per opset (ONNX's Operators.md). */
+const BINARY_SCHEMA: OpSchema = {
+  Add: arith, Sub: arith, Mul: arith, Div: arith,
+  Pow: [sig(1, 2, 1, LEGACY_BROADCAST), sig(7, 2)],
+  Max: variadic, Min: variadic, Sum: variadic,
+  PRelu: [sig(1, 2, 1, { consumed_inputs: 'ints' }), sig(6, 2)],
+};
+import type { OpSchema } from './types.js';
 
 const VARIADIC = new Set(['Max', 'Min', 'Sum']);
 const MAX_RANK = 8;
@@ -165,6 +179,7 @@ export function binaryGradDispatch(opType: string, operand: 0 | 1, refs: BinaryG
 /** Add, Sub, Mul, Div, Pow, Max, Min, Sum, PRelu. */
 export const binaryOp: OpDef = {
   opTypes: ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'PRelu'],
+  schema: BINARY_SCHEMA,
   inferShapes: inferBinary,
   evalHost(node, inputs) {
     const consts = inputs.map((t) => t?.constant);

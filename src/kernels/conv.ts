@@ -7,6 +7,7 @@
 import type { AdapterTraits, BindingRef, BuildContext, KernelProgram, OpDef, TensorArg, TuneSpec } from './types.js';
 import type { GraphNode } from '../runtime/graph.js';
 import { attrInt, attrInts, attrString } from '../runtime/graph.js';
+import { sizeOf } from '../runtime/tensor.js';
 import { BatchTooLargeError, GraphError } from '../runtime/errors.js';
 import { packUniform } from '../runtime/bind.js';
 import { grid1d } from './dispatch-size.js';
@@ -16,6 +17,12 @@ import { convCandidates, convMmInput, convTuneKey, describeConvVariant, isPointw
 import { convWgsl, CONV_WG, CONV_REDUCE_WG, type ConvWgslOptions } from '../wgsl/conv2d.js';
 import { convMmWgsl } from '../wgsl/conv2d-mm.js';
 import { convGradWgsl, CONV_GRAD_WG } from '../wgsl/conv2d-grad.js';
+import { POSITIVE_INTS, WINDOW, sig } from './schema.js';
+import { checkI32 } from '../runtime/limits.js';
+
+/** Conv's signature (ONNX's Operators.md; unchanged in meaning since opset 1). */
+const CONV_SCHEMA: OpSchema = { Conv: [sig(1, [2, 3], 1, { ...WINDOW, dilations: POSITIVE_INTS, group: { type: 'int', min: 1 } })] };
+import type { OpSchema } from './types.js';
 
 /** Concrete 2-D convolution geometry (1-D convolutions have H = KH = 1). */
 export interface ConvGeometry {
@@ -114,7 +121,11 @@ export function convGeometry(node: GraphNode, x: readonly number[], w: readonly 
       pads[i + rank] = total - pads[i]!;
     }
   } else throw new GraphError(`Conv '${node.name}': unknown auto_pad '${autoPad}'`);
-  const outSp = inSp.map((n, i) => Math.floor((n + pads[i]! + pads[i + rank]! - ((kernel[i]! - 1) * dil[i]! + 1)) / strides[i]!) + 1);
+  const spans = kernel.map((k, i) => (k - 1) * dil[i]! + 1);
+  // Pads, window extents and the furthest tap offset all reach the kernels as i32 words.
+  checkI32(node, 'a pad, window extent or tap offset', [...pads, ...spans, ...inSp.map((n, i) => n + pads[i]! + pads[i + rank]!),
+    x[1]! * sizeOf(inSp) + spans.reduce((acc, sp, i) => acc * inSp[i]! + sp, 0)]);
+  const outSp = inSp.map((n, i) => Math.floor((n + pads[i]! + pads[i + rank]! - spans[i]!) / strides[i]!) + 1);
   if (outSp.some((o) => o < 1) || strides.some((s) => s < 1) || dil.some((d) => d < 1) || pads.some((p) => p < 0)) {
     throw new GraphError(`Conv '${node.name}': invalid geometry (input [${x.join(',')}], kernel [${kernel.join(',')}], pads [${pads.join(',')}], strides [${strides.join(',')}])`);
   }
@@ -405,10 +416,15 @@ export function convOpWith(forced?: ConvVariant): OpDef {
   return {
     ...(forced ? {} : { tune: convTune }),
     opTypes: ['Conv'],
+    schema: CONV_SCHEMA,
     hostInputs: () => [1, 2],
     inferShapes: (node, inputs) => {
       const X = inputs[0]; const Wt = inputs[1];
       if (!X || !Wt) throw new GraphError(`Conv '${node.name}': X and W are required`);
+      const B = node.inputs[2] ? inputs[2] : undefined;
+      if (B && (B.shape.length !== 1 || B.shape[0] !== Wt.shape[0])) {
+        throw new GraphError(`Conv '${node.name}': bias B has shape [${B.shape.join(',')}], must be [${Wt.shape[0]}] (one value per output channel)`);
+      }
       return [convGeometry(node, X.shape, Wt.shape).outShape];
     },
     build: (node, inputs, _outputs, ctx) => buildConv(node, inputs, ctx, forced),

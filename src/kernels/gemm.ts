@@ -13,6 +13,15 @@ import { fusedActivation, type Activation } from './activation.js';
 import { matmulWgsl, MATMUL_DOT_WG, MATMUL_REG_WG, MATMUL_TILE, type MatmulWgslOptions } from '../wgsl/matmul.js';
 import { BATCH_REDUCE_WGSL, BIAS_GRAD_WGSL, MATMUL_GRAD_WG } from '../wgsl/matmul-grad.js';
 import { grid1d } from './dispatch-size.js';
+import { BOOL_INT, sig } from './schema.js';
+
+const GEMM_ATTRS = { alpha: 'float', beta: 'float', transA: BOOL_INT, transB: BOOL_INT } as const;
+/** Signatures per opset (ONNX's Operators.md): C became optional at 11. */
+const GEMM_SCHEMA: OpSchema = {
+  Gemm: [sig(1, 3, 1, { ...GEMM_ATTRS, broadcast: BOOL_INT }), sig(7, 3, 1, GEMM_ATTRS), sig(11, [2, 3], 1, GEMM_ATTRS)],
+  MatMul: [sig(1, 2)],
+};
+import type { OpSchema } from './types.js';
 
 /**
  * Tiling of one matmul: what chooseMatmulVariant decides (reg or tiled) or the tuner picks. `dot`
@@ -426,6 +435,7 @@ const gemmTuneSpec = matmulTune('Gemm', gemmProblem);
 export function matmulOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['MatMul'],
+    schema: GEMM_SCHEMA,
     ...(forced ? {} : { tune: matmulTuneSpec }),
     inferShapes: (_node, inputs) => [matmulShapes(need(inputs, 0, 'MatMul').shape, need(inputs, 1, 'MatMul').shape).out],
     build: (node, inputs, _outputs, ctx) => {
@@ -440,6 +450,7 @@ export function matmulOpWith(forced?: MatmulVariant): OpDef {
 export function gemmOpWith(forced?: MatmulVariant): OpDef {
   return {
     opTypes: ['Gemm'],
+    schema: GEMM_SCHEMA,
     ...(forced ? {} : { tune: gemmTuneSpec }),
     inferShapes: (node, inputs) => {
       const s = gemmShapes(node, inputs);

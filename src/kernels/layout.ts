@@ -12,6 +12,26 @@ import { hostTensor, isFloatDType, sizeOf, stridesOf, type HostTensor } from '..
 import { grid1d } from './dispatch-size.js';
 import { adjointDispatch, pullAxis, type AdjointSpec, type AdjointTerm } from './layout-grad.js';
 import { GATHER_WGSL, LAYOUT_MAX_RANK, LAYOUT_WG, PAD_WGSL, stridedCopyWgsl } from '../wgsl/layout.js';
+import { VARIADIC as ANY, sig } from './schema.js';
+
+const I64S = { type: 'ints', int64: true } as const;
+const padMode = (modes: string[]) => ({ mode: { type: 'string', oneOf: modes } }) as const;
+/** Signatures of the layout family per opset (ONNX's Operators.md). */
+const LAYOUT_SCHEMA: OpSchema = {
+  Concat: [sig(1, [1, ANY], 1, { axis: 'int' }), sig(4, [1, ANY], 1, { axis: 'int' }, ['axis'])],
+  Split: [sig(1, [1, 2], [1, ANY], { axis: 'int', split: 'ints' }), sig(2, 1, [1, ANY], { axis: 'int', split: 'ints' }),
+    sig(13, [1, 2], [1, ANY], { axis: 'int' }), sig(18, [1, 2], [1, ANY], { axis: 'int', num_outputs: { type: 'int', min: 1 } })],
+  Transpose: [sig(1, 1, 1, { perm: 'ints' })],
+  Slice: [sig(1, 1, 1, { axes: 'ints', starts: I64S, ends: I64S }, ['starts', 'ends']), sig(10, [3, 5])],
+  Expand: [sig(8, 2)],
+  Tile: [sig(1, 3), sig(6, 2)],
+  Pad: [sig(1, 1, 1, { ...padMode(['constant', 'reflect', 'edge']), paddings: 'ints', value: 'float' }, ['paddings']),
+    sig(2, 1, 1, { ...padMode(['constant', 'reflect', 'edge']), pads: 'ints', value: 'float' }, ['pads']),
+    sig(11, [2, 3], 1, padMode(['constant', 'reflect', 'edge'])), sig(18, [2, 4], 1, padMode(['constant', 'reflect', 'edge'])),
+    sig(19, [2, 4], 1, padMode(['constant', 'reflect', 'edge', 'wrap']))],
+  Gather: [sig(1, 2, 1, { axis: 'int' })],
+};
+import type { OpSchema } from './types.js';
 
 /**
  * One strided copy: for every coordinate c of `iter`, dst[dstBase + c . dstStrides] =
@@ -171,6 +191,7 @@ type JobsFn = (node: GraphNode, ins: readonly (TensorArg | undefined)[], outs: r
 function copyOp(opTypes: string[], inferShapes: ShapeFn, jobs: JobsFn, hostInputs: readonly number[] = []): OpDef {
   return {
     opTypes,
+    schema: LAYOUT_SCHEMA,
     inferShapes,
     hostInputs: () => hostInputs,
     evalHost(node, ins) {
@@ -417,6 +438,7 @@ function padSpec(node: GraphNode, ins: readonly (TensorArg | undefined)[]): PadS
 
 const pad: OpDef = {
   opTypes: ['Pad'],
+  schema: LAYOUT_SCHEMA,
   hostInputs: () => [1, 2, 3],
   inferShapes: (node, ins) => [padSpec(node, ins).out],
   build(node, ins, outs, ctx) {
@@ -478,6 +500,7 @@ function gatherShape(node: GraphNode, x: readonly number[], q: readonly number[]
 
 const gather: OpDef = {
   opTypes: ['Gather'],
+  schema: LAYOUT_SCHEMA,
   hostInputs: () => [1],
   inferShapes(node, ins) {
     const x = ins[0]!.shape;

@@ -14,6 +14,20 @@ import {
 } from '../wgsl/pool.js';
 import { MAXPOOL_GRAD_WGSL, LRN_GRAD_WGSL } from '../wgsl/pool-grad.js';
 import { adjointDispatch, type AdjointAxis, type AdjointTerm } from './layout-grad.js';
+import { BOOL_INT, POSITIVE_INTS, WINDOW, sig } from './schema.js';
+import { checkI32 } from '../runtime/limits.js';
+
+/** Signatures per opset (ONNX's Operators.md). */
+const POOL_SCHEMA: OpSchema = {
+  MaxPool: [sig(1, 1, 1, WINDOW, ['kernel_shape']), sig(8, 1, [1, 2], { ...WINDOW, storage_order: BOOL_INT }, ['kernel_shape']),
+    sig(10, 1, [1, 2], { ...WINDOW, storage_order: BOOL_INT, ceil_mode: BOOL_INT, dilations: POSITIVE_INTS }, ['kernel_shape'])],
+  AveragePool: [sig(1, 1, 1, WINDOW, ['kernel_shape']), sig(7, 1, 1, { ...WINDOW, count_include_pad: BOOL_INT }, ['kernel_shape']),
+    sig(10, 1, 1, { ...WINDOW, count_include_pad: BOOL_INT, ceil_mode: BOOL_INT }, ['kernel_shape']),
+    sig(19, 1, 1, { ...WINDOW, count_include_pad: BOOL_INT, ceil_mode: BOOL_INT, dilations: POSITIVE_INTS }, ['kernel_shape'])],
+  GlobalAveragePool: [sig(1, 1)], GlobalMaxPool: [sig(1, 1)],
+  LRN: [sig(1, 1, 1, { alpha: 'float', beta: 'float', bias: 'float', size: { type: 'int', min: 1 } }, ['size'])],
+};
+import type { OpSchema } from './types.js';
 
 /** Resolved window geometry of a 1-D or 2-D pool, per spatial axis. */
 export interface PoolGeometry {
@@ -75,6 +89,8 @@ export function poolGeometry(node: GraphNode, spatial: readonly number[]): PoolG
     }
     if (out[i]! < 1) fail(node, `window of ${span} does not fit input extent ${n}`);
   }
+  // Window extents and pads reach the kernels as i32 words.
+  checkI32(node, 'a pad or window extent', [...padBegin, ...padEnd, ...kernel.map((k, i) => (k - 1) * dilations[i]! + 1 + spatial[i]! + padBegin[i]! + padEnd[i]!)]);
   return { kernel, strides, dilations, padBegin, padEnd, out };
 }
 
@@ -184,6 +200,7 @@ function windowPoolBackward(node: GraphNode, ins: readonly (TensorArg | undefine
 
 const windowPool: OpDef = {
   opTypes: ['MaxPool', 'AveragePool'],
+  schema: POOL_SCHEMA,
   inferShapes: windowPoolShapes,
   build: buildWindowPool,
   backward: windowPoolBackward,
@@ -199,6 +216,7 @@ export function globalPoolVariant(planeSize: number, planes: number, traits: Pic
 
 const globalPool: OpDef = {
   opTypes: ['GlobalAveragePool', 'GlobalMaxPool'],
+  schema: POOL_SCHEMA,
   inferShapes(node, ins) {
     const x = ins[0]!.shape;
     if (x.length < 3) fail(node, `expects rank >= 3, got ${x.length}`);
@@ -245,6 +263,7 @@ const globalPool: OpDef = {
 
 const lrn: OpDef = {
   opTypes: ['LRN'],
+  schema: POOL_SCHEMA,
   inferShapes(node, ins) {
     const x = ins[0]!.shape;
     if (x.length < 2) fail(node, `expects rank >= 2, got ${x.length}`);

@@ -13,6 +13,17 @@ import { hostTensor, sizeOf, type DType } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
 import { quantizeGradWgsl, quantizeWgsl } from '../wgsl/quantize.js';
+import { BOOL_INT, sig } from './schema.js';
+
+const BLOCK = { type: 'int', min: 0 } as const;
+/** Signatures per opset (ONNX's Operators.md). */
+const QUANT_SCHEMA: OpSchema = {
+  QuantizeLinear: [sig(10, [2, 3]), sig(13, [2, 3], 1, { axis: 'int' }), sig(19, [2, 3], 1, { axis: 'int', saturate: BOOL_INT }),
+    sig(21, [2, 3], 1, { axis: 'int', saturate: BOOL_INT, block_size: BLOCK, output_dtype: 'int' })],
+  DequantizeLinear: [sig(10, [2, 3]), sig(13, [2, 3], 1, { axis: 'int' }), sig(21, [2, 3], 1, { axis: 'int', block_size: BLOCK }),
+    sig(23, [2, 3], 1, { axis: 'int', block_size: BLOCK, output_dtype: 'int' })],
+};
+import type { OpSchema } from './types.js';
 
 const RANGES: Partial<Record<DType, [number, number]>> = {
   uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767], int32: [-2147483648, 2147483647],
@@ -118,6 +129,7 @@ function backward(dequantize: boolean): NonNullable<OpDef['backward']> {
 /** QuantizeLinear: float output holding the quantised level (fake quantisation). */
 export const quantizeLinearOp: OpDef = {
   opTypes: ['QuantizeLinear'],
+  schema: QUANT_SCHEMA,
   hostInputs: () => [1, 2],
   inferShapes(node, inputs) {
     const shape = xShape(node, inputs);
@@ -145,6 +157,7 @@ export const quantizeLinearOp: OpDef = {
 /** DequantizeLinear: (x - zero_point) * scale; folds on the host for constant x. */
 export const dequantizeLinearOp: OpDef = {
   opTypes: ['DequantizeLinear'],
+  schema: QUANT_SCHEMA,
   hostInputs: () => [1, 2],
   inferShapes(node, inputs) {
     const shape = xShape(node, inputs);

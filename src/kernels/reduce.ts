@@ -12,6 +12,14 @@ import { hostTensor, isFloatDType, sizeOf, stridesOf } from '../runtime/tensor.j
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
 import { REDUCE_GRAD_CODE, REDUCE_KINDS, reduceGradWgsl, reduceWgsl, type ReduceKind } from '../wgsl/reduce.js';
+import { BOOL_INT, sig } from './schema.js';
+
+/** Signatures per opset: axes moved from an attribute to input 1 at opset 18 (ReduceSum: 13). */
+const REDUCE_SCHEMA: OpSchema = Object.fromEntries(REDUCE_KINDS.map((k) => [k, [
+  sig(1, 1, 1, { axes: 'ints', keepdims: BOOL_INT }),
+  sig(k === 'ReduceSum' ? 13 : 18, [1, 2], 1, { keepdims: BOOL_INT, noop_with_empty_axes: BOOL_INT }),
+]]));
+import type { OpSchema } from './types.js';
 
 const GROUPS = 4;
 
@@ -87,6 +95,7 @@ function inputShape(node: GraphNode, inputs: readonly (TensorArg | undefined)[])
 /** The reduce family as one OpDef. */
 export const reduceOp: OpDef = {
   opTypes: REDUCE_KINDS,
+  schema: REDUCE_SCHEMA,
   hostInputs: () => [1],
   inferShapes(node, inputs) {
     const shape = inputShape(node, inputs);

@@ -12,6 +12,16 @@ import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { RESIZE2D_WGSL, RESIZE_WG } from '../wgsl/resize.js';
 import { adjointDispatch, type AdjointAxis, type AdjointTerm } from './layout-grad.js';
+import { sig } from './schema.js';
+
+const RESIZE_11 = { coordinate_transformation_mode: 'string', cubic_coeff_a: 'float', exclude_outside: 'int', extrapolation_value: 'float', mode: 'string', nearest_mode: 'string' } as const;
+/** Signatures per opset (ONNX's Operators.md); Upsample-7 took its scales as an attribute. */
+const RESIZE_SCHEMA: OpSchema = {
+  Resize: [sig(10, 2, 1, { mode: 'string' }), sig(11, [3, 4], 1, RESIZE_11), sig(13, [1, 4], 1, RESIZE_11),
+    sig(18, [1, 4], 1, { ...RESIZE_11, antialias: 'int', axes: 'ints', keep_aspect_ratio_policy: 'string' })],
+  Upsample: [sig(7, 1, 1, { mode: 'string', scales: 'floats' }, ['scales']), sig(9, 2, 1, { mode: 'string' })],
+};
+import type { OpSchema } from './types.js';
 
 /** ONNX coordinate_transformation_mode values supported. */
 export type CoordMode = 'half_pixel' | 'asymmetric' | 'align_corners' | 'pytorch_half_pixel' | 'tf_half_pixel_for_nearest';
@@ -214,6 +224,7 @@ function resizeParams(node: GraphNode, ins: readonly (TensorArg | undefined)[]):
 
 const resize: OpDef = {
   opTypes: ['Resize', 'Upsample'],
+  schema: RESIZE_SCHEMA,
   hostInputs: (node) => node.inputs.map((_, i) => i).filter((i) => i > 0),
   inferShapes(node, ins) {
     const m = attrString(node, 'mode', 'nearest');

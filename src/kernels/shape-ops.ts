@@ -9,6 +9,25 @@ import { attrInt, attrInts } from '../runtime/graph.js';
 import { GraphError } from '../runtime/errors.js';
 import { dtypeOf } from '../runtime/onnx.js';
 import { sizeOf, type HostTensor, type DType } from '../runtime/tensor.js';
+import { BOOL_INT, sig } from './schema.js';
+
+/** Signatures of the shape family per opset (ONNX's Operators.md). */
+const SHAPE_SCHEMA: OpSchema = {
+  Reshape: [sig(1, 1, 1, { shape: 'ints', consumed_inputs: 'ints' }), sig(5, 2), sig(14, 2, 1, { allowzero: BOOL_INT })],
+  Flatten: [sig(1, 1, 1, { axis: 'int' })],
+  Squeeze: [sig(1, 1, 1, { axes: 'ints' }), sig(13, [1, 2])],
+  Unsqueeze: [sig(1, 1, 1, { axes: 'ints' }, ['axes']), sig(13, 2)],
+  Shape: [sig(1, 1), sig(15, 1, 1, { start: { type: 'int', int64: true }, end: { type: 'int', int64: true } })],
+  Size: [sig(1, 1)],
+  Constant: [sig(1, 0, 1, { value: 'tensor' }, ['value']), sig(12, 0, 1, {
+    value: 'tensor', sparse_value: 'other', value_float: 'float', value_floats: 'floats', value_int: { type: 'int', int64: true },
+    value_ints: { type: 'ints', int64: true }, value_string: 'string', value_strings: 'strings' })],
+  ConstantOfShape: [sig(9, 1, 1, { value: 'tensor' })],
+  Range: [sig(11, 3)],
+  Cast: [sig(1, 1, 1, { to: 'string' }, ['to']), sig(6, 1, 1, { to: 'int' }, ['to']), sig(19, 1, 1, { to: 'int', saturate: BOOL_INT }, ['to'])],
+  CastLike: [sig(15, 2), sig(19, 2, 1, { saturate: BOOL_INT })],
+};
+import type { OpSchema } from './types.js';
 
 function normAxis(axis: number, rank: number, node: GraphNode): number {
   const a = axis < 0 ? axis + rank : axis;
@@ -42,6 +61,7 @@ function aliasOf(t: TensorArg, shape: number[]): HostTensor[] | undefined {
 
 const reshape: OpDef = {
   opTypes: ['Reshape'],
+  schema: SHAPE_SCHEMA,
   alias: true,
   hostInputs: () => [1],
   inferShapes(node, ins) {
@@ -53,6 +73,7 @@ const reshape: OpDef = {
 
 const flatten: OpDef = {
   opTypes: ['Flatten'],
+  schema: SHAPE_SCHEMA,
   alias: true,
   inferShapes(node, ins) {
     const s = ins[0]!.shape;
@@ -71,6 +92,7 @@ function axesOf(node: GraphNode, ins: readonly (TensorArg | undefined)[]): numbe
 
 const squeeze: OpDef = {
   opTypes: ['Squeeze'],
+  schema: SHAPE_SCHEMA,
   alias: true,
   hostInputs: () => [1],
   inferShapes(node, ins) {
@@ -86,6 +108,7 @@ const squeeze: OpDef = {
 
 const unsqueeze: OpDef = {
   opTypes: ['Unsqueeze'],
+  schema: SHAPE_SCHEMA,
   alias: true,
   hostInputs: () => [1],
   inferShapes(node, ins) {
@@ -104,6 +127,7 @@ const unsqueeze: OpDef = {
 
 const shape: OpDef = {
   opTypes: ['Shape'],
+  schema: SHAPE_SCHEMA,
   inferShapes(node, ins) { return [[this.evalHost!(node, ins)![0]!.data.length]]; },
   evalHost(node, ins) {
     const s = ins[0]!.shape;
@@ -118,6 +142,7 @@ const shape: OpDef = {
 
 const size: OpDef = {
   opTypes: ['Size'],
+  schema: SHAPE_SCHEMA,
   inferShapes: () => [[]],
   evalHost: (_n, ins) => [{ dtype: 'int64', shape: [], data: Float64Array.of(sizeOf(ins[0]!.shape)) }],
 };
@@ -135,12 +160,14 @@ function constantValue(node: GraphNode): HostTensor {
 
 const constant: OpDef = {
   opTypes: ['Constant'],
+  schema: SHAPE_SCHEMA,
   inferShapes: (node) => [[...constantValue(node).shape]],
   evalHost: (node) => [constantValue(node)],
 };
 
 const constantOfShape: OpDef = {
   opTypes: ['ConstantOfShape'],
+  schema: SHAPE_SCHEMA,
   hostInputs: () => [0],
   inferShapes: (node, ins) => [constInts(node, ins[0], 'the shape')],
   evalHost(node, ins) {
@@ -157,6 +184,7 @@ const constantOfShape: OpDef = {
 
 const range: OpDef = {
   opTypes: ['Range'],
+  schema: SHAPE_SCHEMA,
   hostInputs: () => [0, 1, 2],
   inferShapes(node, ins) { return [[...this.evalHost!(node, ins)![0]!.shape]]; },
   evalHost(node, ins) {
@@ -172,6 +200,7 @@ const INT_TYPES = new Set<DType>(['int64', 'int32', 'int16', 'int8', 'uint8', 'u
 
 const cast: OpDef = {
   opTypes: ['Cast', 'CastLike'],
+  schema: SHAPE_SCHEMA,
   alias: true,
   inferShapes(node, ins) {
     const to = targetType(node, ins);

@@ -11,6 +11,11 @@ import { sizeOf } from '../runtime/tensor.js';
 import { grid1d } from './dispatch-size.js';
 import { normAxis, pointwiseWorkgroup } from './pointwise.js';
 import { softmaxGradWgsl, softmaxRowsWgsl, softmaxStridedWgsl } from '../wgsl/softmax.js';
+import { sig } from './schema.js';
+
+/** Signatures per opset (ONNX's Operators.md); the meaning of `axis` changed at 13, not its type. */
+const SOFTMAX_SCHEMA: OpSchema = { Softmax: [sig(1, 1, 1, { axis: 'int' })], LogSoftmax: [sig(1, 1, 1, { axis: 'int' })] };
+import type { OpSchema } from './types.js';
 
 /** Rows at least this long get a workgroup each; shorter ones an invocation each. */
 const ROW_WORKGROUP_MIN_LEN = 256;
@@ -48,6 +53,7 @@ export function softmaxVariant(view: { len: number; inner: number }, traits?: Pi
 export function softmaxOpWith(forced?: 'rows' | 'strided'): OpDef {
   return {
     opTypes: ['Softmax', 'LogSoftmax'],
+    schema: SOFTMAX_SCHEMA,
     inferShapes(node, inputs) {
       const x = inputs[0];
       if (!x) throw new GraphError(`${node.opType} '${node.name}': missing input`);

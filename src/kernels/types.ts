@@ -108,9 +108,55 @@ export interface TuneSpec {
   describe(variant: unknown): string;
 }
 
+/** An ONNX attribute type, as the model file declares it ('other': graphs, sparse tensors, type protos). */
+export type AttrType = 'int' | 'float' | 'string' | 'tensor' | 'ints' | 'floats' | 'strings' | 'other';
+
+/**
+ * One allowed attribute. Integer values must fit an i32 (what the kernels' uniforms hold) unless
+ * `int64` is set: then the op clamps them itself (Slice ends of INT64_MAX mean "to the end").
+ * `min`/`max` bound every integer value further (dilations >= 1, pads >= 0).
+ */
+export interface AttrSpec {
+  type: AttrType;
+  min?: number;
+  max?: number;
+  int64?: boolean;
+  /** The allowed strings of a 'string' attribute (auto_pad, mode). */
+  oneOf?: readonly string[];
+  /** ONNX allows the attribute but this engine does not implement it: the reason, for the error. */
+  unsupported?: string;
+}
+
+/**
+ * An operator's signature from one opset version on (ONNX's OpSchema, reduced to what load-time
+ * validation checks). Omitted optional inputs are written as '' and still count.
+ */
+export interface OpVersionSchema {
+  /** First opset of the op's domain this signature applies to. */
+  since: number;
+  /** Allowed input count [min, max] (Infinity: variadic). The first `min` must be non-empty. */
+  inputs: readonly [number, number];
+  /** Allowed output count [min, max]. */
+  outputs: readonly [number, number];
+  /** Every attribute this version accepts (any other is refused, as onnxruntime does). */
+  attrs?: Readonly<Record<string, AttrType | AttrSpec>>;
+  /** Attributes that must be present. */
+  required?: readonly string[];
+}
+
+/** Versioned signatures per op type (each list in any order; the newest `since` <= the model's opset applies). */
+export type OpSchema = Readonly<Record<string, readonly OpVersionSchema[]>>;
+
 export interface OpDef {
   /** ONNX op types this definition serves (default domain unless `domain` is set). */
   opTypes: readonly string[];
+  /**
+   * Signatures per op type, checked once at load by src/runtime/validate.ts (arity, attribute
+   * names, types and integer ranges). Optional so that a new family loads before its schema is
+   * written: a node without one gets only the generic checks, and test/validate.test.ts lists
+   * every registered op type still missing one.
+   */
+  schema?: OpSchema;
   domain?: string;
   /** Output shapes from input shapes (and host values of constant inputs). Throws on invalid input. */
   inferShapes(node: GraphNode, inputs: readonly (TensorArg | undefined)[]): number[][];

@@ -13,6 +13,26 @@ import { grid1d } from './dispatch-size.js';
 import { pointwiseWorkgroup } from './pointwise.js';
 import { ERF_WGSL, UNARY_GRAD_CODE, unaryGradWgsl, unaryWgsl } from '../wgsl/unary.js';
 import { packUniform } from '../runtime/bind.js';
+import { sig } from './schema.js';
+
+const LEGACY = { consumed_inputs: 'ints' } as const;
+/** A pointwise op without attributes, with opset 1's `consumed_inputs` (no meaning today). */
+const plain = (since = 1) => (since === 1 ? [sig(1, 1, 1, LEGACY), sig(6, 1)] : [sig(since, 1)]);
+/** Signatures of the unary family per opset (ONNX's Operators.md). */
+const UNARY_SCHEMA: OpSchema = {
+  Relu: plain(), Sigmoid: plain(), Tanh: plain(), Neg: plain(), Exp: plain(), Log: plain(), Sqrt: plain(), Abs: plain(),
+  Reciprocal: plain(), Floor: plain(), Ceil: plain(), Softplus: [sig(1, 1)], Softsign: [sig(1, 1)],
+  Round: plain(11), Sign: plain(9), Erf: plain(9), HardSwish: plain(14),
+  LeakyRelu: [sig(1, 1, 1, { alpha: 'float', ...LEGACY }), sig(6, 1, 1, { alpha: 'float' })],
+  Elu: [sig(1, 1, 1, { alpha: 'float', ...LEGACY }), sig(6, 1, 1, { alpha: 'float' })],
+  HardSigmoid: [sig(1, 1, 1, { alpha: 'float', beta: 'float', ...LEGACY }), sig(6, 1, 1, { alpha: 'float', beta: 'float' })],
+  Clip: [sig(1, 1, 1, { min: 'float', max: 'float', ...LEGACY }), sig(6, 1, 1, { min: 'float', max: 'float' }), sig(11, [1, 3])],
+  Gelu: [sig(20, 1, 1, { approximate: { type: 'string', oneOf: ['none', 'tanh'] } })],
+  Identity: [sig(1, 1)],
+  Dropout: [sig(1, 1, [1, 2], { is_test: 'int', ratio: 'float', ...LEGACY }), sig(6, 1, [1, 2], { is_test: 'int', ratio: 'float' }),
+    sig(7, 1, [1, 2], { ratio: 'float' }), sig(12, [1, 3], [1, 2], { seed: { type: 'int', int64: true } })],
+};
+import type { OpSchema } from './types.js';
 
 const MATH_OPS = ['Neg', 'Exp', 'Log', 'Sqrt', 'Abs', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Erf', 'Softplus', 'Softsign', 'Gelu'] as const;
 type MathOp = typeof MATH_OPS[number];
@@ -105,6 +125,7 @@ function activationFor(node: GraphNode, inputs: readonly (TensorArg | undefined)
 /** Every unary op except the aliases: one pipeline per op type (and per activation parameter set). */
 export const unaryOp: OpDef = {
   opTypes: [...ACTIVATION_KINDS, ...MATH_OPS],
+  schema: UNARY_SCHEMA,
   hostInputs: (node) => (node.opType === 'Clip' ? [1, 2] : []),
   inferShapes(node, inputs) {
     const x = inputs[0];
@@ -163,6 +184,7 @@ function passThrough(node: GraphNode, inputs: readonly (TensorArg | undefined)[]
 /** Identity: output 0 is input 0's buffer. */
 export const identityOp: OpDef = {
   opTypes: ['Identity'],
+  schema: UNARY_SCHEMA,
   alias: true,
   inferShapes(node, inputs) {
     const x = inputs[0];
@@ -178,6 +200,7 @@ export const identityOp: OpDef = {
  */
 export const dropoutOp: OpDef = {
   opTypes: ['Dropout'],
+  schema: UNARY_SCHEMA,
   alias: true,
   hostInputs: () => [1, 2],
   inferShapes(node, inputs) {

@@ -11,6 +11,12 @@ export interface GraphNode {
   inputs: string[];
   outputs: string[];
   attrs: Record<string, AttrValue>;
+  /**
+   * The declared ONNX type of every attribute the model file gave this node (validation checks
+   * them against the op's schema; `attrs` cannot tell an INT from a FLOAT). Absent on nodes the
+   * runtime builds itself.
+   */
+  attrTypes?: Record<string, 'int' | 'float' | 'string' | 'tensor' | 'ints' | 'floats' | 'strings' | 'other'>;
 }
 
 /** A graph input or output. A string dimension is symbolic (usually the batch). */

@@ -6,6 +6,7 @@ import type { Graph, ValueInfo } from './graph.js';
 import type { GpuContext } from './device.js';
 import { throwIfDeviceFailed } from './device.js';
 import { decodeOnnx } from './onnx.js';
+import { validateGraph } from './validate.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
 import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
@@ -47,6 +48,12 @@ export interface LoadOptions {
    * keep the static chooser's pick until a later call. `false`: the static chooser only, no cache.
    */
   tune?: boolean | TuneOptions;
+  /**
+   * Load a model whose float weights hold NaN or infinite values (default false: refused with a
+   * ModelFormatError naming the tensor and the first bad index, since such weights usually give
+   * plausible-looking but meaningless answers).
+   */
+  allowNonFiniteWeights?: boolean;
 }
 
 export interface RunOptions {
@@ -126,6 +133,7 @@ export class Model {
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
     const graph = decodeOnnx(bytes);
+    validateGraph(graph, registry, { allowNonFiniteWeights: opts.allowNonFiniteWeights });
     registry.checkSupported(graph.nodes);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {

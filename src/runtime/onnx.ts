@@ -49,6 +49,9 @@ export function tensorFromProto(t: TensorProto): HostTensor {
   // Check the stored size before allocating, so a lying dims field cannot ask for gigabytes.
   const stored = raw && raw.length > 0 ? Math.floor(raw.length / BYTES[dtype]) : storedCount(t, dtype);
   if (stored < n) throw new ModelFormatError(`tensor '${t.name}' holds ${stored} values, shape [${shape.join(',')}] ${dtype} needs ${n}`);
+  if (raw && raw.length > 0 && raw.length !== n * BYTES[dtype]) {
+    throw new ModelFormatError(`tensor '${t.name}' has ${raw.length} bytes of raw_data, shape [${shape.join(',')}] ${dtype} needs exactly ${n * BYTES[dtype]}`);
+  }
   const out = isFloat ? new Float32Array(n) : new Float64Array(n);
   if (raw && raw.length > 0) {
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
@@ -106,7 +109,10 @@ function readRaw(dv: DataView, dtype: DType, i: number): number {
 
 const utf8 = new TextDecoder();
 
-function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue | undefined {
+type AttrKind = NonNullable<GraphNode['attrTypes']>[string];
+
+/** The attribute's value (undefined for kinds no op reads) and its declared type. */
+function attrValue(a: onnxProto.onnx.IAttributeProto): [AttrValue | undefined, AttrKind] {
   const T = onnx.AttributeProto.AttributeType;
   let type = a.type ?? 0;
   if (!type) {
@@ -115,14 +121,14 @@ function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue | undefined {
     else if (a.s?.length) type = T.STRING; else if (a.strings?.length) type = T.STRINGS; else if (a.f) type = T.FLOAT; else type = T.INT;
   }
   switch (type) {
-    case T.FLOAT: return a.f ?? 0;
-    case T.INT: return num(a.i ?? 0);
-    case T.STRING: return utf8.decode(a.s ?? new Uint8Array());
-    case T.TENSOR: return a.t ? tensorFromProto(a.t) : undefined;
-    case T.FLOATS: return (a.floats ?? []).map(Number);
-    case T.INTS: return (a.ints ?? []).map(num);
-    case T.STRINGS: return (a.strings ?? []).map((s) => utf8.decode(s));
-    default: return undefined; // graphs, sparse tensors, type protos: no supported op uses them
+    case T.FLOAT: return [a.f ?? 0, 'float'];
+    case T.INT: return [num(a.i ?? 0), 'int'];
+    case T.STRING: return [utf8.decode(a.s ?? new Uint8Array()), 'string'];
+    case T.TENSOR: return [a.t ? tensorFromProto(a.t) : undefined, 'tensor'];
+    case T.FLOATS: return [(a.floats ?? []).map(Number), 'floats'];
+    case T.INTS: return [(a.ints ?? []).map(num), 'ints'];
+    case T.STRINGS: return [(a.strings ?? []).map((s) => utf8.decode(s)), 'strings'];
+    default: return [undefined, 'other']; // graphs, sparse tensors, type protos: no supported op uses them
   }
 }
 
@@ -158,11 +164,14 @@ export function decodeOnnx(bytes: Uint8Array): Graph {
       if (used.has(name)) name = `${name}_${i}`;
       used.add(name);
       const attrs: Record<string, AttrValue> = { _opset: opset };
+      const attrTypes: NonNullable<GraphNode['attrTypes']> = {};
       for (const a of n.attribute ?? []) {
-        const v = attrValue(a);
-        if (v !== undefined && a.name) attrs[a.name] = v;
+        const [v, kind] = attrValue(a);
+        attrTypes[a.name ?? ''] = kind;
+        // Names starting with '_' are the runtime's own (fusion, opset); validation refuses them in a file.
+        if (v !== undefined && a.name && !a.name.startsWith('_')) attrs[a.name] = v;
       }
-      return { name, opType: n.opType ?? '', domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''), inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
+      return { name, opType: n.opType ?? '', domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''), inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs, attrTypes };
     });
     const inputs = (g.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(valueInfo);
     const outputs = (g.output ?? []).map(valueInfo);

@@ -8,6 +8,7 @@ import type { OpDef, TensorArg } from '../kernels/types.js';
 import type { HostTensor } from './tensor.js';
 import { GraphError, XaiError } from './errors.js';
 import type { OpRegistry } from '../kernels/registry.js';
+import { checkShape } from './limits.js';
 
 export interface SpecNode {
   node: GraphNode;
@@ -93,6 +94,7 @@ export function specialize(graph: Graph, registry: OpRegistry, opts: SpecializeO
         continue;
       }
       const outShapes = op.inferShapes(node, inputs);
+      outShapes.forEach((s, i) => checkShape(node, node.outputs[i] ?? `#${i}`, s));
       outShapes.forEach((s, i) => { const o = node.outputs[i]; if (o) shapes.set(o, s); });
       nodes.push({ node, op, inputs, outShapes });
     } catch (e) {

@@ -3,6 +3,7 @@
  * Pure TypeScript (no DOM, no Node): the browser passes ImageData, Node passes decoded pixels.
  * RGB convention: `RgbaImage.data` is always R,G,B,A; a preset that wants BGR reorders here only.
  */
+import { checkRgbaImage } from './image-check.js';
 
 /** Straight (not premultiplied) RGBA pixels, row-major, like ImageData. */
 export interface RgbaImage { width: number; height: number; data: Uint8Array | Uint8ClampedArray }
@@ -75,9 +76,7 @@ function prefilter(img: RgbaImage, scale: number): { img: RgbaImage; factor: num
 
 /** Resizes, centre-crops and normalises an image into a [1, C, size, size] tensor. */
 export function preprocessImage(src: RgbaImage, p: Preprocessing): PreparedImage {
-  if (!(src.width > 0 && src.height > 0) || src.data.length < src.width * src.height * 4) {
-    throw new RangeError(`invalid image: ${src.width}x${src.height} with ${src.data.length} bytes of RGBA`);
-  }
+  checkRgbaImage(src);
   const scale = p.resize / Math.min(src.width, src.height);
   const rw = Math.round(src.width * scale), rh = Math.round(src.height * scale);
   const cropX = Math.floor((rw - p.size) / 2), cropY = Math.floor((rh - p.size) / 2);

@@ -5,7 +5,7 @@
  * Deterministic for a given (bytes, count, seed). The loader must reject these with an error (or
  * run them correctly); it must never hang, crash the process or allocate without bound.
  */
-import { Rng, makeAttribute, makeTensor, onnx } from '../../tools/onnx-writer.js';
+import { Rng, makeAttribute, makeTensor, onnx, toFloat16Bits } from '../../tools/onnx-writer.js';
 
 export interface Mutation {
   kind: string;
@@ -13,7 +13,9 @@ export interface Mutation {
 }
 
 /**
- * Plain-object view of a decoded model (`toObject` with arrays and defaults, longs as numbers), so
+ * Plain-object view of a decoded model (`toObject` with arrays, longs as numbers, no defaults: a
+ * default written back would set every oneof-like field of an attribute at once, which onnxruntime
+ * rightly refuses), so
  * repeated fields are own, mutable arrays (a decoded message shares frozen empty arrays).
  * Message instances (from makeAttribute/makeTensor/new onnx.X) may be mixed in: fromObject keeps them.
  */
@@ -325,6 +327,131 @@ const PROTO_MUTATORS: Record<string, ProtoMutator> = {
     g.input.push({ name: t.name, type: { tensorType: { elemType: 1 } } });
     return 'input-is-initializer';
   },
+  // ---- structure-aware: each keeps the file well-formed protobuf and changes one thing a loader must check.
+  'op-swap-arity': (m, rng) => {
+    // An op of another arity or attribute set in place of the original (Conv as a two-input Sqrt).
+    const n = pickNode(m, rng);
+    if (!n) return undefined;
+    n.opType = rng.pick(['Sqrt', 'Abs', 'Relu', 'Add', 'Mul', 'Sum', 'Concat', 'Identity', 'Softmax', 'MatMul', 'Gemm', 'Conv', 'MaxPool', 'Flatten', 'Transpose']);
+    return 'op-swap-arity';
+  },
+  'attr-type-swap': (m, rng) => {
+    // Same value, another declared type (group=1 as FLOAT, pads as FLOATS, alpha as INT).
+    const n = pickNode(m, rng, (x) => x.attribute.length > 0);
+    if (!n) return undefined;
+    const i = rng.int(n.attribute.length);
+    const a = n.attribute[i] as unknown as { name: string; type: number; i?: number; f?: number; ints?: number[]; floats?: number[]; s?: Uint8Array };
+    const AT = onnx.AttributeProto.AttributeType;
+    let v: Parameters<typeof makeAttribute>[1];
+    switch (a.type) {
+      case AT.INT: v = rng.next() < 0.5 ? { kind: 'float', value: Number(a.i ?? 0) } : { kind: 'ints', value: [Number(a.i ?? 0)] }; break;
+      case AT.FLOAT: v = { kind: 'int', value: Math.round(a.f ?? 0) }; break;
+      case AT.INTS: v = rng.next() < 0.5 ? { kind: 'floats', value: (a.ints ?? []).map(Number) } : { kind: 'int', value: Number(a.ints?.[0] ?? 1) }; break;
+      case AT.FLOATS: v = { kind: 'ints', value: (a.floats ?? []).map(Math.round) }; break;
+      case AT.STRING: v = { kind: 'int', value: 1 }; break;
+      default: return undefined;
+    }
+    n.attribute[i] = asAttr(makeAttribute(a.name, v));
+    return 'attr-type-swap';
+  },
+  'attr-int-extreme': (m, rng) => {
+    // Huge and negative integers where the kernels hold i32/u32 uniforms.
+    const n = pickNode(m, rng, (x) => x.attribute.some((a) => a.type === 2 || a.type === 7));
+    if (!n) return undefined;
+    const cands = n.attribute.filter((a) => a.type === 2 || a.type === 7);
+    const a = rng.pick(cands) as unknown as { name: string; type: number; ints?: number[] };
+    const big = () => rng.pick([2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, -(2 ** 31) - 1, -5, -1, 2 ** 40, 65536]);
+    const bad = a.type === 2 ? makeAttribute(a.name, { kind: 'int', value: big() })
+      : makeAttribute(a.name, { kind: 'ints', value: (a.ints ?? [1]).map((x, k) => (k === 0 || rng.next() < 0.3 ? big() : Number(x))) });
+    n.attribute[n.attribute.indexOf(a as unknown as PAttr)] = asAttr(bad);
+    return 'attr-int-extreme';
+  },
+  'attr-small-change': (m, rng) => {
+    // A different but plausible value (strides 2, pads 0, axis -1, alpha 0.7): often still a valid
+    // model with another answer, which both runtimes must then compute alike.
+    const n = pickNode(m, rng, (x) => x.attribute.some((a) => [1, 2, 6, 7].includes(a.type)));
+    if (!n) return undefined;
+    const a = rng.pick(n.attribute.filter((x) => [1, 2, 6, 7].includes(x.type))) as unknown as { name: string; type: number; ints?: number[]; floats?: number[] };
+    const small = () => rng.pick([-1, 0, 1, 1, 2, 2, 3]);
+    const v: Parameters<typeof makeAttribute>[1] = a.type === 1 ? { kind: 'float', value: rng.pick([0, 0.1, 0.7, 1, 2.5, -0.5]) }
+      : a.type === 2 ? { kind: 'int', value: small() }
+      : a.type === 6 ? { kind: 'floats', value: (a.floats ?? []).map(() => rng.pick([0.5, 1, 2])) }
+      : { kind: 'ints', value: (a.ints ?? []).map((x) => (rng.next() < 0.5 ? small() : Number(x))) };
+    n.attribute[n.attribute.indexOf(a as unknown as PAttr)] = asAttr(makeAttribute(a.name, v));
+    return 'attr-small-change';
+  },
+  'conv-dilation-same': (m, rng) => {
+    // The issue's case: huge dilations with SAME_UPPER (explicit pads are refused already).
+    const n = pickNode(m, rng, (x) => x.opType === 'Conv');
+    if (!n) return undefined;
+    n.attribute = n.attribute.filter((a) => a.name !== 'pads' && a.name !== 'auto_pad' && a.name !== 'dilations');
+    n.attribute.push(asAttr(makeAttribute('auto_pad', 'SAME_UPPER')));
+    n.attribute.push(asAttr(makeAttribute('dilations', { kind: 'ints', value: [rng.pick([2, 3, 2 ** 16, 2 ** 30, 2 ** 31, 2 ** 32, 2 ** 32 + 1]), 1] })));
+    return 'conv-dilation-same';
+  },
+  'attr-remove': (m, rng) => {
+    const n = pickNode(m, rng, (x) => x.attribute.length > 0);
+    if (!n) return undefined;
+    n.attribute.splice(rng.int(n.attribute.length), 1);
+    return 'attr-remove';
+  },
+  'input-swap': (m, rng) => {
+    const n = pickNode(m, rng, (x) => x.input.length > 1);
+    if (!n) return undefined;
+    const i = rng.int(n.input.length), j = rng.int(n.input.length);
+    [n.input[i], n.input[j]] = [n.input[j]!, n.input[i]!];
+    return 'input-swap';
+  },
+  'init-nonfinite': (m, rng) => {
+    const ts = m.graph?.initializer.filter((t) => t.dataType === 1 && t.rawData?.length >= 4) ?? [];
+    if (!ts.length) return undefined;
+    const t = rng.pick(ts);
+    const raw = t.rawData.slice();
+    new DataView(raw.buffer, raw.byteOffset, raw.length).setFloat32(4 * rng.int(raw.length >> 2), rng.pick([NaN, Infinity, -Infinity]), true);
+    t.rawData = raw;
+    return 'init-nonfinite';
+  },
+  'init-raw-oversized': (m, rng) => {
+    const ts = m.graph?.initializer.filter((t) => t.rawData?.length) ?? [];
+    if (!ts.length) return undefined;
+    const t = rng.pick(ts);
+    const b = new Uint8Array(t.rawData.length + 4 * (1 + rng.int(4)));
+    b.set(t.rawData);
+    t.rawData = b;
+    return 'init-raw-oversized';
+  },
+  'init-dtype-widen': (m, rng) => {
+    // A float initializer stored as float16 or double: same values, another element type.
+    const ts = m.graph?.initializer.filter((t) => t.dataType === 1 && t.rawData?.length) ?? [];
+    if (!ts.length) return undefined;
+    const t = rng.pick(ts);
+    const f = new Float32Array(t.rawData.slice().buffer);
+    const wide = rng.next() < 0.5;
+    const out = asTensor(makeTensor(t.name, t.dims, wide ? Float64Array.from(f) : toFloat16Bits(f), wide ? {} : { dataType: 10 }));
+    Object.assign(t, { dataType: out.dataType, rawData: out.rawData });
+    return 'init-dtype-widen';
+  },
+  'input-dims-valid': (m, rng) => {
+    // Another legal input size: both runtimes should load it and agree.
+    const dims = m.graph?.input[0]?.type?.tensorType?.shape?.dim;
+    if (!dims || dims.length < 4) return undefined;
+    const s = rng.pick([8, 12, 15, 17, 20, 32]);
+    dims[2] = { dimValue: s };
+    dims[3] = { dimValue: rng.next() < 0.7 ? s : rng.pick([8, 16, 24]) };
+    return 'input-dims-valid';
+  },
+  'opset-change': (m, rng) => {
+    m.opsetImport = [{ domain: '', version: rng.pick([7, 9, 10, 11, 12, 13, 14, 17, 18, 19, 20, 21]) }];
+    return 'opset-change';
+  },
+  'node-name-duplicate': (m, rng) => {
+    const g = m.graph;
+    if (!g || g.node.length < 2) return undefined;
+    const a = rng.pick(g.node), b = rng.pick(g.node);
+    if (a === b) return undefined;
+    b.name = a.name;
+    return 'node-name-duplicate';
+  },
   'many-nodes': (m, rng) => {
     // Thousands of no-op nodes chained after the input: cheap for a sane loader.
     const g = m.graph;
@@ -347,7 +474,7 @@ const PROTO_KINDS = Object.keys(PROTO_MUTATORS);
 function protoMutation(src: Uint8Array, rng: Rng): Mutation | undefined {
   let m: PModel;
   try {
-    m = onnx.ModelProto.toObject(onnx.ModelProto.decode(src), { longs: Number, arrays: true, defaults: true }) as PModel;
+    m = onnx.ModelProto.toObject(onnx.ModelProto.decode(src), { longs: Number, arrays: true, defaults: false }) as PModel;
   } catch {
     return undefined;
   }

@@ -13,7 +13,8 @@ import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preproce
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { checkOutputDir, loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { checkMethodParameters } from '../method-params.js';
 import { writeFilesAtomically } from '../dataset/atomic-write.js';
 import { explainDataset } from '../dataset/explain-command.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
@@ -52,6 +53,9 @@ For each image I and method M, in DIR:
 interface Pending { path: string; bytes: Uint8Array | string }
 
 export async function explain(argv: string[]): Promise<void> {
+  // parseArgs reads '--class -1' as two options and says 'ambiguous'; the user meant a class.
+  const ci = argv.findIndex((a) => a === '--class');
+  if (ci >= 0 && argv[ci + 1]?.startsWith('-')) throw new UsageError(`--class must be a class index in 0..K-1 (K: the model's number of classes), got '${argv[ci + 1]}'`);
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string', multiple: true },
     class: { type: 'string' }, out: { type: 'string' }, ...PREPROCESS_ARGS, labels: { type: 'string' },
@@ -66,7 +70,7 @@ export async function explain(argv: string[]): Promise<void> {
   if (!methods.length) throw new UsageError('--method is empty');
   for (const m of methods) if (!(m in METHODS)) throw new UsageError(`unknown method '${m}' (available: ${Object.keys(METHODS).join(', ')})`);
   const classIndex = values.class === undefined ? undefined : Number(values.class);
-  if (classIndex !== undefined && (values.class!.trim() === '' || !Number.isInteger(classIndex) || classIndex < 0)) throw new UsageError(`--class must be a non-negative integer, got '${values.class}'`);
+  if (classIndex !== undefined && (values.class!.trim() === '' || !Number.isInteger(classIndex) || classIndex < 0)) throw new UsageError(`--class must be a class index in 0..K-1 (K: the model's number of classes), got '${values.class}'`);
   const batchSize = values.batch === undefined ? undefined : Number(values.batch);
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new UsageError(`--batch must be a positive integer, got '${values.batch}'`);
   const mu = values.mu === undefined ? undefined : Number(values.mu);
@@ -75,13 +79,18 @@ export async function explain(argv: string[]): Promise<void> {
   if (seed !== undefined && (values.seed!.trim() === '' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${values.seed}'`);
   const perMethod = new Map<string, Partial<MethodOptions>>();
   for (const m of methods) {
-    try { perMethod.set(m, methodParameters(m, values.param ?? [], methods)); } catch (e) { throw new UsageError(`--param: ${(e as Error).message}`); }
+    try {
+      const params = methodParameters(m, values.param ?? [], methods);
+      checkMethodParameters(m, { ...(seed !== undefined ? { seed } : {}), ...(batchSize !== undefined ? { batchSize } : {}), ...params });
+      perMethod.set(m, params);
+    } catch (e) { throw new UsageError(`--param${m ? ` (${m})` : ''}: ${(e as Error).message}`); }
   }
   const layers = values.layers === undefined ? undefined : values.layers.split(',').map((l) => l.trim()).filter(Boolean);
   if (layers && !layers.length) throw new UsageError('--layers is empty');
   if (values.preset !== undefined && !(values.preset in PRESETS)) throw new UsageError(`unknown preset '${values.preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
   const outDir = resolve(values.out ?? 'out');
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--out ${values.out} exists and is not a folder`);
+  checkOutputDir(outDir);
   const modelPath = resolveModelPath(values.model);
   const imagePaths = (values.image ?? [undefined]).map(resolveImagePath);
   const stems = imagePaths.map((p) => basename(p, extname(p)));

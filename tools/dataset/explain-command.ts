@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { OutputError, resolveModelPath, UsageError } from '../cli-common.js';
+import { checkOutputDir, OutputError, resolveModelPath, UsageError } from '../cli-common.js';
 import { ProgressBar } from '../eval-stats.js';
 import { listImages } from './sources.js';
 import { checkRunSettings, FolderStore } from './store.js';
@@ -19,6 +19,7 @@ export class PartialFailure extends OutputError { override name = 'PartialFailur
 export function outputFolder(arg: string | undefined, fallback: string): string {
   const dir = resolve(arg ?? fallback);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${arg ?? fallback} exists and is not a folder`);
+  checkOutputDir(dir);
   return dir;
 }
 

@@ -10,6 +10,7 @@
  */
 import { readImage, encodePng } from '../image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import { checkMethodParameters } from '../method-params.js';
 import { preprocessImage, PRESETS, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import { DeviceError, InputError } from '../../src/runtime/errors.js';
@@ -56,7 +57,10 @@ export function explainConfigFromArgs(v: ExplainArgs, modelPath: string): Explai
   if (mu !== undefined && !(mu >= 0 && mu <= 1)) throw new UsageError(`--mu must be a number in [0, 1], got '${v.mu}'`);
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${v.seed}'`);
   for (const m of methods) {
-    try { methodParameters(m, v.param ?? [], methods); } catch (e) { throw new UsageError(`--param: ${(e as Error).message}`); }
+    try {
+      const params = methodParameters(m, v.param ?? [], methods);
+      checkMethodParameters(m, { ...(seed !== undefined ? { seed } : {}), ...(batchSize !== undefined ? { batchSize } : {}), ...params });
+    } catch (e) { throw new UsageError(`--param (${m}): ${(e as Error).message}`); }
   }
   const layers = v.layers === undefined ? undefined : v.layers.split(',').map((l) => l.trim()).filter(Boolean);
   if (layers && !layers.length) throw new UsageError('--layers is empty');
