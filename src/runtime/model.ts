@@ -8,6 +8,7 @@ import { throwIfDeviceFailed } from './device.js';
 import { decodeOnnx } from './onnx.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
+import { expandGraph } from './expand.js';
 import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
 import { SplitPlan, chunkRanges, evenChunks, splitObstacle } from './split-plan.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -125,8 +126,9 @@ export class Model {
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
-    const graph = decodeOnnx(bytes);
-    registry.checkSupported(graph.nodes);
+    const decoded = decodeOnnx(bytes);
+    registry.checkSupported(decoded.nodes);
+    const graph = expandGraph(decoded, registry);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {
       if (i.dtype !== 'float32' && i.dtype !== 'float16' && i.dtype !== 'float64') {

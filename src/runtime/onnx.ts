@@ -149,6 +149,8 @@ export function decodeOnnx(bytes: Uint8Array): Graph {
   let opset = 0;
   for (const o of model.opsetImport ?? []) if (!o.domain || o.domain === 'ai.onnx') opset = num(o.version);
   if (!opset) opset = 7;
+  // Contrib domains (com.microsoft) have their own versions; a node's `_opset` is its domain's.
+  const domainOpsets = new Map((model.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx').map((o) => [o.domain!, num(o.version)]));
   try {
     const initializers = new Map<string, HostTensor>();
     for (const t of g.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t));
@@ -157,7 +159,7 @@ export function decodeOnnx(bytes: Uint8Array): Graph {
       let name = n.name || `${n.opType ?? 'node'}_${i}`;
       if (used.has(name)) name = `${name}_${i}`;
       used.add(name);
-      const attrs: Record<string, AttrValue> = { _opset: opset };
+      const attrs: Record<string, AttrValue> = { _opset: (n.domain && n.domain !== 'ai.onnx' ? domainOpsets.get(n.domain) : undefined) ?? opset };
       for (const a of n.attribute ?? []) {
         const v = attrValue(a);
         if (v !== undefined && a.name) attrs[a.name] = v;
