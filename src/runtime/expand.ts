@@ -22,5 +22,26 @@ export function expandGraph(graph: Graph, registry: OpRegistry): Graph {
   };
   for (const n of graph.nodes) visit(n, 0);
   registry.checkSupported(nodes);
-  return { ...graph, nodes };
+  return { ...graph, nodes: shareDequantize(nodes, new Set(graph.outputs.map((o) => o.name))) };
+}
+
+/**
+ * Consumers of one quantised tensor each expand to their own DequantizeLinear of it; identical ones
+ * become one, so the float tensor exists once. Besides saving a dispatch, that single tensor then
+ * dominates the graph where the quantised one did, which is what SISE's block search and the CAMs
+ * look for (a float feature map, not zero-point-shifted levels).
+ */
+function shareDequantize(nodes: GraphNode[], outputs: ReadonlySet<string>): GraphNode[] {
+  const first = new Map<string, string>();
+  const rename = new Map<string, string>();
+  const kept = nodes.filter((n) => {
+    if (n.opType !== 'DequantizeLinear' || n.domain || n.outputs.length !== 1 || outputs.has(n.outputs[0]!)) return true;
+    const key = JSON.stringify([n.inputs, n.attrs['axis'] ?? null, n.attrs['block_size'] ?? null]);
+    const seen = first.get(key);
+    if (seen === undefined) { first.set(key, n.outputs[0]!); return true; }
+    rename.set(n.outputs[0]!, seen);
+    return false;
+  });
+  if (!rename.size) return nodes;
+  return kept.map((n) => (n.inputs.some((i) => rename.has(i)) ? { ...n, inputs: n.inputs.map((i) => rename.get(i) ?? i) } : n));
 }
