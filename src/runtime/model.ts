@@ -9,6 +9,7 @@ import { decodeOnnx } from './onnx.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
 import { expandGraph } from './expand.js';
+import type { ExternalDataSource } from './external-data.js';
 import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
 import { SplitPlan, chunkRanges, evenChunks, splitObstacle } from './split-plan.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -48,6 +49,11 @@ export interface LoadOptions {
    * keep the static chooser's pick until a later call. `false`: the static chooser only, no cache.
    */
   tune?: boolean | TuneOptions;
+  /**
+   * The files initializers stored as external data name (by `location`): a map of file names to
+   * bytes, or a function. Node's `loadModelFile` reads them from the model's folder.
+   */
+  externalData?: ExternalDataSource;
 }
 
 export interface RunOptions {
@@ -126,7 +132,7 @@ export class Model {
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
-    const decoded = decodeOnnx(bytes);
+    const decoded = decodeOnnx(bytes, opts.externalData);
     registry.checkSupported(decoded.nodes);
     const graph = expandGraph(decoded, registry);
     const model = new Model(opts.gpu, graph, registry, opts);
