@@ -11,6 +11,8 @@ import { preprocessImage, PRESETS, type Preprocessing } from '../src/xai/preproc
 import { decodeOnnx } from '../src/runtime/onnx.js';
 import { readImage } from '../tools/image-io.js';
 import { QUANT_INPUT } from '../tools/quant-models.js';
+import { buildResNet50 } from '../tools/model-zoo.js';
+import { calibrateWithOrt, quantizeQOperator } from '../tools/qoperator-quantize.js';
 import { GraphBuilder, randNormal, Rng } from '../tools/onnx-writer.js';
 import { UnsupportedOperatorError } from '../src/runtime/errors.js';
 import { compareLogits, runOrt } from './helpers/ort.js';
@@ -67,6 +69,31 @@ describe('QOperator models (onnxruntime quantiser) match onnxruntime-node', () =
       }
     }, 120_000);
   }
+});
+
+describe('the benchmark quantiser (tools/qoperator-quantize.ts)', () => {
+  it('writes a QOperator ResNet that onnxruntime-node and we run alike', async () => {
+    const zoo = buildResNet50({ width: 0.0625, inputSize: QUANT_INPUT, numClasses: 20, seed: 3 });
+    const dims = [2, 3, QUANT_INPUT, QUANT_INPUT];
+    const calib = [0, 1].map((s) => randNormal(new Rng(100 + s), 2 * 3 * QUANT_INPUT * QUANT_INPUT));
+    const bytes = quantizeQOperator(zoo.bytes, await calibrateWithOrt(zoo.bytes, calib, dims));
+    const ops = new Set(decodeOnnx(bytes).nodes.map((n) => n.opType));
+    expect([...ops].sort()).toEqual(['Flatten', 'Identity', 'MaxPool', 'QGemm', 'QLinearAdd', 'QLinearConv', 'QLinearGlobalAveragePool', 'QuantizeLinear']);
+    const x = randNormal(new Rng(8), 2 * 3 * QUANT_INPUT * QUANT_INPUT);
+    const [ref] = await runOrt(bytes, { dims, data: x });
+    const model = await Model.load(bytes, { gpu: await testGpu(), tune: false });
+    try {
+      const ours = (await model.run({ [zoo.inputName]: { dtype: 'float32', shape: dims, data: x.slice() } })).outputs[zoo.outputName]!;
+      const c = compareLogits(ours.data, ref!.data, 20);
+      expect(c.top5Agree).toBe(true);
+      // Float logits (QGemm without y_scale): observed 2.5e-7 of their scale; a level flip in the
+      // pooled features would move a logit by x_scale · w_scale · |w_q| (about 1e-3 of it).
+      expect(c.maxRelErr).toBeLessThan(0.01);
+      console.log('benchmark quantiser: max rel diff', c.maxRelErr.toExponential(2));
+    } finally {
+      model.destroy();
+    }
+  }, 120_000);
 });
 
 describe('unsupported quantised ops', () => {
