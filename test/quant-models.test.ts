@@ -110,3 +110,44 @@ describe('unsupported quantised ops', () => {
     expect((err as Error).message).toMatch(/com\.microsoft\.QLinearReduceMean \(domain com\.microsoft, opset 1\)/);
   });
 });
+
+describe('QOperator ops at the newest opsets, on run-time inputs', () => {
+  // ai.onnx opset 21 (what onnxruntime 1.30 writes by default): a float input quantised in the
+  // graph, so every op runs on the GPU rather than folding on the host.
+  it('QuantizeLinear → QLinearMatMul (per-column int8 weights) and dynamic quantisation → MatMulInteger', async () => {
+    const rng = new Rng(12);
+    const g = new GraphBuilder('qmatmul21', 21);
+    g.input('x', [3, 16]);
+    const sx = g.initializer('sx', [], new Float32Array([0.02]));
+    const zx = g.initializer('zx', [], new Int8Array([3]));
+    const qx = g.op('QuantizeLinear', ['x', sx, zx]);
+    const w = g.initializer('w', [16, 5], Int8Array.from({ length: 80 }, () => Math.round(rng.uniform(-100, 100))));
+    const ws = g.initializer('ws', [5], Float32Array.from({ length: 5 }, () => rng.uniform(0.002, 0.01)));
+    const wz = g.initializer('wz', [5], new Int8Array(5));
+    const ys = g.initializer('ys', [], new Float32Array([0.05]));
+    const yz = g.initializer('yz', [], new Int8Array([-4]));
+    const qy = g.op('QLinearMatMul', [qx, sx, zx, w, ws, wz, ys, yz]);
+    g.node('DequantizeLinear', [qy, ys, yz], ['y']);
+    // onnxruntime's quantize_dynamic pattern: DynamicQuantizeLinear, MatMulInteger, Cast, scale.
+    const [dq, ds, dz] = g.node('DynamicQuantizeLinear', ['x'], 3);
+    const wu = g.initializer('wu', [16, 5], Uint8Array.from({ length: 80 }, () => Math.round(rng.uniform(0, 255))));
+    const wuz = g.initializer('wuz', [], new Uint8Array([128]));
+    const acc = g.op('MatMulInteger', [dq!, wu, dz!, wuz]);
+    g.node('Mul', [g.op('Cast', [acc], { to: 1 }), g.op('Mul', [ds!, g.initializer('wus', [], new Float32Array([0.004]))])], ['z']);
+    g.output('y', [3, 5]);
+    g.output('z', [3, 5]);
+    const bytes = g.toBytes();
+    const x = Float32Array.from(randNormal(rng, 48), (v) => v * 1.5);
+    const ref = await runOrt(bytes, { dims: [3, 16], data: x });
+    const model = await Model.load(bytes, { gpu: await testGpu(), tune: false });
+    try {
+      const { outputs } = await model.run({ x: { dtype: 'float32', shape: [3, 16], data: x.slice() } });
+      // y: levels of 0.05, at most one apart; z: exact integer sums times a float scale.
+      for (let i = 0; i < 15; i++) expect(Math.abs(outputs['y']!.data[i]! - ref[0]!.data[i]!)).toBeLessThanOrEqual(0.05 + 1e-6);
+      const c = compareLogits(outputs['z']!.data, ref[1]!.data);
+      expect(c.maxRelErr).toBeLessThan(1e-5);
+    } finally {
+      model.destroy();
+    }
+  });
+});
