@@ -15,11 +15,19 @@ import { testGpu } from './helpers/gpu.js';
 
 const S = 48;
 
-function keras(): Uint8Array {
+/** `quantised`: the input is quantised to uint8 before the Transpose (int8 TFLite conversions). */
+function keras(quantised = false): Uint8Array {
   const rng = new Rng(11);
   const g = new GraphBuilder('keras_like', 13);
   g.input('input_1', ['N', S, S, 3]);
-  let x = g.op('Transpose', ['input_1'], { perm: [0, 3, 1, 2] });
+  let x: string;
+  if (quantised) {
+    const s = g.initializer('in_scale', [], new Float32Array([0.03]));
+    const z = g.initializer('in_zp', [], new Uint8Array([120]));
+    x = g.op('DequantizeLinear', [g.op('Transpose', [g.op('QuantizeLinear', ['input_1', s, z])], { perm: [0, 3, 1, 2] }), s, z]);
+  } else {
+    x = g.op('Transpose', ['input_1'], { perm: [0, 3, 1, 2] });
+  }
   const conv = (v: string, cin: number, cout: number, stride: number, name: string): string => {
     const w = g.initializer(`${name}/kernel`, [cout, cin, 3, 3], heWeights(rng, [cout, cin, 3, 3], cin * 9));
     const b = g.initializer(`${name}/bias`, [cout], randNormal(rng, cout, 0.05));
@@ -70,6 +78,20 @@ describe('channels-last models', () => {
     } finally {
       nchw.destroy();
       kept.destroy();
+    }
+  });
+
+  it('finds the Transpose behind a per-tensor QuantizeLinear (int8 conversions)', async () => {
+    const q = keras(true);
+    const [ref] = await runOrt(q, { dims: [2, S, S, 3], data: nhwc });
+    const model = await Model.load(q, { gpu: await testGpu(), tune: false });
+    try {
+      expect(model.inputs[0]!.shape).toEqual(['N', 3, S, S]);
+      expect(model.graph.nodes.filter((n) => n.opType === 'Transpose').length).toBe(1);
+      const got = (await model.run({ input_1: { dtype: 'float32', shape: [2, 3, S, S], data: toNchw(nhwc, 2) } })).outputs['dense']!;
+      expect(compareLogits(got.data, ref!.data, 10).maxRelErr).toBeLessThan(1e-4);
+    } finally {
+      model.destroy();
     }
   });
 
