@@ -64,6 +64,10 @@ describe('QOperator models (onnxruntime quantiser) match onnxruntime-node', () =
         // reaches the logits scaled by the layers after it. Observed: exact on four of the five
         // fixtures, at most 3 output steps on the uint8-weight per-tensor MobileNetV2.
         expect(c.maxAbsErr).toBeLessThanOrEqual(4 * step);
+        // And that with the quantise/dequantise pair after each Conv fused into its epilogue (all
+        // but ResNet's stem, whose levels feed a MaxPool).
+        const fused = model.specialize(model.inputShapes(1), new Set()).nodes;
+        expect(fused.filter((n) => n.node.attrs['_fakequant']).length).toBeGreaterThanOrEqual(fused.filter((n) => n.node.opType === 'Conv').length - 1);
       } finally {
         model.destroy();
       }
