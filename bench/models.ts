@@ -1,6 +1,6 @@
 /**
- * The benchmark's models: the real SqueezeNet and ShuffleNet from ../shared/models and full-size
- * random-weight ResNet-18 / ResNet-50 graphs. Every runtime gets the same bytes; the shared models
+ * The benchmark's models: the real SqueezeNet and ShuffleNet from ../shared/models, full-size
+ * random-weight ResNet-18 / ResNet-50 graphs, and ResNet-18's int8 QOperator twin. Every runtime gets the same bytes; the shared models
  * declare batch 1, so their batch dimension (and Reshape targets that hard-code it) is made
  * symbolic first, or onnxruntime would reject batch 8 and 32.
  */
@@ -9,8 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { decodeModel, encodeModel, onnx } from '../tools/onnx-writer.js';
 import { buildResNet50 } from '../tools/model-zoo.js';
 import { buildResNet18 } from './resnet18.js';
+import { calibrateWithOrt, quantizeQOperator } from '../tools/qoperator-quantize.js';
 
-export const MODEL_NAMES = ['squeezenet', 'shufflenet', 'resnet18', 'resnet50'] as const;
+export const MODEL_NAMES = ['squeezenet', 'shufflenet', 'resnet18', 'resnet18-int8', 'resnet50'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface BenchModel {
@@ -65,7 +66,7 @@ function firstInput(bytes: Uint8Array): string {
   return g.input!.find((i) => !inits.has(i.name))!.name!;
 }
 
-export function loadBenchModel(name: ModelName, modelsDir: string): BenchModel {
+export async function loadBenchModel(name: ModelName, modelsDir: string): Promise<BenchModel> {
   switch (name) {
     case 'squeezenet': case 'shufflenet': {
       const file = name === 'squeezenet' ? 'squeezenet1.1-fp32.onnx' : 'shufflenet-v2-fp32.onnx';
@@ -74,6 +75,13 @@ export function loadBenchModel(name: ModelName, modelsDir: string): BenchModel {
     }
     case 'resnet18':
       return { name, label: 'ResNet-18 (random weights)', bytes: buildResNet18(), inputName: 'input', chw: [3, 224, 224], weights: 'random' };
+    case 'resnet18-int8': {
+      // The float ResNet-18 above in the QOperator format (uint8 activations, int8 per-channel
+      // weights), calibrated by onnxruntime-node on two seeded batches: its int8 twin.
+      const float = buildResNet18();
+      const ranges = await calibrateWithOrt(float, [benchInput(2, [3, 224, 224], 3), benchInput(2, [3, 224, 224], 4)], [2, 3, 224, 224]);
+      return { name, label: 'ResNet-18 int8 QOperator (random weights)', bytes: quantizeQOperator(float, ranges, 'resnet18-int8'), inputName: 'input', chw: [3, 224, 224], weights: 'random' };
+    }
     case 'resnet50': {
       const z = buildResNet50({ seed: 50 });
       return { name, label: 'ResNet-50 (random weights)', bytes: z.bytes, inputName: z.inputName, chw: [3, 224, 224], weights: 'random' };

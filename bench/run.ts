@@ -6,7 +6,7 @@
  * child process (a native crash or a hang costs that runtime only, and every GPU object dies with
  * it); results go to bench/RESULTS.md (this adapter's section) and optionally to --json.
  *
- *   npm run bench -- [--quick] [--models squeezenet,shufflenet,resnet18,resnet50] [--batches 1,8,32]
+ *   npm run bench -- [--quick] [--models squeezenet,shufflenet,resnet18,resnet18-int8,resnet50] [--batches 1,8,32]
  *                    [--peers ours,ours-static,ort-web,tfjs,ort-node] [--reps 5] [--cell-seconds 20]
  *                    [--max-run-seconds 60] [--peer-timeout 600] [--tune-budget 600] [--no-ceiling]
  *                    [--json out.json] [--results bench/RESULTS.md] [--models-dir ../shared/models]
@@ -69,7 +69,7 @@ function parse(argv: string[]): Options {
   const results = get('--results') ?? (existsSync(resolve('bench/run.ts')) || existsSync(resolve('bench/RESULTS.md')) ? resolve('bench/RESULTS.md') : join(scriptDir, 'RESULTS.md'));
   return {
     quick, batches,
-    models: list('--models', MODEL_NAMES, quick ? ['squeezenet', 'resnet18'] : MODEL_NAMES),
+    models: list('--models', MODEL_NAMES, quick ? ['squeezenet', 'resnet18', 'resnet18-int8'] : MODEL_NAMES),
     peers: list('--peers', PEER_IDS, PEER_IDS),
     reps: num('--reps', quick ? 3 : 5),
     cellSeconds: num('--cell-seconds', quick ? 8 : 15),
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   try {
     const models: ModelSpec[] = [];
     for (const name of o.models) {
-      const m = loadBenchModel(name, o.modelsDir);
+      const m = await loadBenchModel(name, o.modelsDir);
       const file = join(dir, `${name}.onnx`);
       writeFileSync(file, m.bytes);
       models.push({ name, label: m.label, file, inputName: m.inputName, chw: m.chw, weights: m.weights });

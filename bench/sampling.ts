@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   try {
     const models: ModelSpec[] = [];
     for (const name of o.models) {
-      const m = loadBenchModel(name, o.modelsDir);
+      const m = await loadBenchModel(name, o.modelsDir);
       const file = join(dir, `${name}.onnx`);
       writeFileSync(file, m.bytes);
       models.push({ name, label: m.label, file, inputName: m.inputName, chw: m.chw, weights: m.weights });

@@ -7,6 +7,7 @@ export { createGpuContext, type GpuContext, type DeviceOptions } from './runtime
 export type { HostTensor, DType } from './runtime/tensor.js';
 export { Model, loadModel, type LoadOptions, type RunOptions, type RunResult, type Feed, type KernelSource } from './runtime/model.js';
 export type { ValueInfo } from './runtime/graph.js';
+export { ExternalDataError, type ExternalDataSource } from './runtime/external-data.js';
 export type { BatchPlan, ExecutionPlan, GpuTensor, PlannedDispatch } from './runtime/plan.js';
 export type { SplitPlan } from './runtime/split-plan.js';
 export type { TuneOptions, TuneReport, TunedGeometry, TuneProgress } from './runtime/tuner.js';

@@ -4,8 +4,11 @@
  */
 import { create, globals } from 'webgpu';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { ExternalDataSource } from './runtime/external-data.js';
+import { Model, type LoadOptions } from './runtime/model.js';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './runtime/device.js';
 import { mergeTuningFile, parseTuningFile, type TuningStore } from './runtime/tuning-cache.js';
 
@@ -61,6 +64,26 @@ export async function createNodeGpu(opts: DeviceOptions = {}): Promise<GpuContex
 /** Reads a file as bytes (for model paths). */
 export async function readBytes(path: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(path));
+}
+
+/**
+ * External-data files read from `dir`, the model's folder (locations are relative to it); a file
+ * that is not there is reported by the loader as an ExternalDataError naming it.
+ */
+export function externalFilesIn(dir: string): ExternalDataSource {
+  return (location) => {
+    try {
+      return new Uint8Array(readFileSync(join(dir, location)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  };
+}
+
+/** Loads an ONNX file, with any external-data files beside it. */
+export async function loadModelFile(path: string, opts: LoadOptions): Promise<Model> {
+  return Model.load(await readBytes(path), { externalData: externalFilesIn(dirname(path)), ...opts });
 }
 
 export * from './index.js';

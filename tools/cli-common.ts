@@ -2,7 +2,7 @@
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createNodeGpu } from '../src/node.js';
+import { createNodeGpu, externalFilesIn } from '../src/node.js';
 import { Model, type LoadOptions } from '../src/runtime/model.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { XaiError } from '../src/runtime/errors.js';
@@ -79,7 +79,7 @@ export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?:
   const g = gpu ?? (await createNodeGpu());
   const t0 = performance.now();
   try {
-    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, ...(opts.tune !== undefined ? { tune: opts.tune } : {}) });
+    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, externalData: externalFilesIn(dirname(path)), ...(opts.tune !== undefined ? { tune: opts.tune } : {}) });
     return { model, gpu: g, loadMs: performance.now() - t0 };
   } catch (e) {
     // A model that fails to load must not keep the process alive through an open device.

@@ -188,6 +188,17 @@ export function linearEpilogue(act: Activation | undefined): [number, number, nu
   }
 }
 
+/**
+ * [scale, zero point, lo, hi] of a QuantizeLinear→DequantizeLinear pair the fusion pass moved into
+ * this Conv (`_fakequant`), applied after the activation by the uniform epilogue; zeros when none.
+ */
+function fakeQuant(node: GraphNode, linear: [number, number, number] | undefined): number[] {
+  const fq = node.attrs['_fakequant'];
+  if (!Array.isArray(fq)) return [0, 0, 0, 0];
+  if (!linear || fq.length !== 4) throw new GraphError(`Conv '${node.name}': a fused quantisation needs a piecewise-linear epilogue`);
+  return (fq as number[]).map(Number);
+}
+
 /** The variant a tuner value stands for, or undefined when it is not one (stale or foreign). */
 function asConvVariant(x: unknown): ConvVariant | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
@@ -277,6 +288,7 @@ function buildConv(node: GraphNode, inputs: readonly (TensorArg | undefined)[], 
     g.M, Mp / 4, K, g.C * g.H * g.W, g.H * g.W, OWB, total, residual ? 1 : 0,
     S, kPer, outTotal, Kp,
     { f32: linear?.[0] ?? 1 }, { f32: linear?.[1] ?? 0 }, { f32: linear?.[2] ?? 0 }, 0,
+    ...fakeQuant(node, linear).map((f) => ({ f32: f })),
   ]);
   const max = ctx.traits.maxWorkgroupsPerDimension;
   let workgroups: [number, number, number];

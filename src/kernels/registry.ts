@@ -3,6 +3,11 @@ import type { GraphNode } from '../runtime/graph.js';
 import type { OpDef } from './types.js';
 import { UnsupportedOperatorError } from '../runtime/errors.js';
 
+function describe(n: GraphNode): { opType: string; name: string; domain: string; opset?: number } {
+  const v = n.attrs['_opset'];
+  return { opType: n.opType, name: n.name, domain: n.domain, ...(typeof v === 'number' ? { opset: v } : {}) };
+}
+
 export class OpRegistry {
   private readonly byKey = new Map<string, OpDef>();
   constructor(defs: readonly OpDef[]) {
@@ -14,12 +19,12 @@ export class OpRegistry {
   }
   lookup(node: GraphNode): OpDef {
     const d = this.find(node);
-    if (!d) throw new UnsupportedOperatorError([{ opType: node.opType, name: node.name, domain: node.domain }]);
+    if (!d) throw new UnsupportedOperatorError([describe(node)]);
     return d;
   }
   /** Throws one error naming every unsupported node, so a user learns them all at once. */
   checkSupported(nodes: readonly GraphNode[]): void {
-    const missing = nodes.filter((n) => !this.find(n)).map((n) => ({ opType: n.opType, name: n.name, domain: n.domain }));
+    const missing = nodes.filter((n) => !this.find(n)).map(describe);
     if (missing.length) throw new UnsupportedOperatorError(missing);
   }
   get opTypes(): string[] { return [...this.byKey.keys()].map((k) => k.split(':')[1]!).sort(); }

@@ -181,4 +181,11 @@ export interface OpDef {
   build?(node: GraphNode, inputs: readonly (TensorArg | undefined)[], outputs: readonly number[][], ctx: BuildContext): KernelProgram;
   /** Present when the family has several kernel variants worth timing on the device. */
   tune?: TuneSpec;
+  /**
+   * When set, the op is a composition of other ops rather than a kernel: at load the runtime
+   * replaces each of its nodes by these nodes (src/runtime/expand.ts), so specialisation, fusion and
+   * reverse mode only ever see the parts. The last node writes the op's outputs under their names.
+   * QOperator ops use it to become dequantize, float op, quantize.
+   */
+  expand?(node: GraphNode): GraphNode[];
 }

@@ -9,10 +9,12 @@ export class XaiError extends Error {
 export class ModelFormatError extends XaiError {}
 /** The graph uses operators this engine does not implement; every such node is listed. */
 export class UnsupportedOperatorError extends XaiError {
-  constructor(readonly nodes: { opType: string; name: string; domain: string }[]) {
+  constructor(readonly nodes: { opType: string; name: string; domain: string; opset?: number }[]) {
     const byType = new Map<string, string[]>();
     for (const n of nodes) {
-      const t = (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.` : '') + n.opType;
+      // Op, domain and opset: what a user needs to find the op's definition and an alternative.
+      const t = (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.` : '') + n.opType
+        + (n.opset !== undefined ? ` (domain ${n.domain && n.domain !== 'ai.onnx' ? n.domain : 'ai.onnx'}, opset ${n.opset})` : '');
       byType.set(t, [...(byType.get(t) ?? []), n.name]);
     }
     const parts = [...byType].map(([t, names]) =>

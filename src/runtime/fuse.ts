@@ -8,6 +8,7 @@ import type { GraphNode } from './graph.js';
 import { attrFloat } from './graph.js';
 import { ACTIVATION_KINDS, activationOf, type ActivationKind } from '../kernels/activation.js';
 import type { HostTensor } from './tensor.js';
+import { fusedActivation } from '../kernels/activation.js';
 
 function clone(n: GraphNode): GraphNode {
   return { ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } };
@@ -27,6 +28,7 @@ export function fuseGraph(g: SpecializedGraph, opts: FuseOptions): void {
   foldBatchNorm(g, pinned);
   fuseResidualAdd(g, pinned);
   fuseActivation(g, pinned);
+  fuseFakeQuant(g, pinned);
 }
 
 /** The unique consumer of `s`'s first output, or -1 when it has several, is pinned, or has none. */
@@ -134,6 +136,43 @@ function fuseActivation(g: SpecializedGraph, pinned: ReadonlySet<string>): void 
     node.outputs[0] = u.node.outputs[0]!;
     g.nodes[i] = { node, op: s.op, inputs: s.inputs, outShapes: s.outShapes };
     drop.add(j);
+  });
+  if (drop.size) g.nodes = g.nodes.filter((_, i) => !drop.has(i));
+}
+
+const LEVELS: Record<string, [number, number]> = { uint8: [0, 255], int8: [-128, 127] };
+/** Activations Conv's uniform epilogue applies (the one that also applies a fused quantisation). */
+const UNIFORM_EPILOGUE = new Set(['Relu', 'Clip', 'LeakyRelu']);
+
+/**
+ * Conv → QuantizeLinear → DequantizeLinear with one per-tensor scale and zero point (what QOperator
+ * ops expand to): the pair becomes the Conv's last epilogue step (`_fakequant`: scale, zero point,
+ * level range), saving two passes over the tensor. Only after a piecewise-linear epilogue (the
+ * uniform one that applies it), and only when the levels feed nothing but that DequantizeLinear.
+ */
+function fuseFakeQuant(g: SpecializedGraph, pinned: ReadonlySet<string>): void {
+  const cons = consumers(g.nodes);
+  const drop = new Set<number>();
+  g.nodes.forEach((s, i) => {
+    const act = fusedActivation(s.node);
+    if (s.node.opType !== 'Conv' || s.node.attrs['_fakequant'] || (act && !UNIFORM_EPILOGUE.has(act.kind))) return;
+    const j = soleConsumer(g, cons, s, pinned);
+    const q = j < 0 ? undefined : g.nodes[j]!;
+    if (!q || q.node.opType !== 'QuantizeLinear' || q.node.inputs[0] !== s.node.outputs[0]) return;
+    const k = soleConsumer(g, cons, q, pinned);
+    const dq = k < 0 ? undefined : g.nodes[k]!;
+    if (!dq || dq.node.opType !== 'DequantizeLinear' || dq.node.inputs[0] !== q.node.outputs[0]) return;
+    const scale = q.inputs[1]?.constant, zp = q.node.inputs[2] ? q.inputs[2]?.constant : undefined;
+    const dScale = dq.inputs[1]?.constant, dZp = dq.node.inputs[2] ? dq.inputs[2]?.constant : undefined;
+    if (!scale || scale.data.length !== 1 || !dScale || dScale.data.length !== 1 || dScale.data[0] !== scale.data[0]) return;
+    if ((zp?.data[0] ?? 0) !== (dZp?.data[0] ?? 0) || (q.node.inputs[2] && !zp) || (zp && zp.data.length !== 1)) return;
+    const range = LEVELS[zp?.dtype ?? 'uint8'];
+    if (!range || !(scale.data[0]! > 0)) return;
+    const node = clone(s.node);
+    node.attrs['_fakequant'] = [scale.data[0]!, zp?.data[0] ?? 0, range[0], range[1]];
+    node.outputs[0] = dq.node.outputs[0]!;
+    g.nodes[i] = { node, op: s.op, inputs: s.inputs, outShapes: s.outShapes };
+    drop.add(j); drop.add(k);
   });
   if (drop.size) g.nodes = g.nodes.filter((_, i) => !drop.has(i));
 }

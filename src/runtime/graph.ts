@@ -34,6 +34,11 @@ export interface Graph {
   outputs: ValueInfo[];
   /** Opset version of the default ('' / ai.onnx) domain. */
   opset: number;
+  /**
+   * Names of inputs the model file declares channels-last ([N, H, W, C] with a Transpose to NCHW in
+   * front, tf2onnx / Keras style) that the loader presents as [N, C, H, W] (src/runtime/channels-last.ts).
+   */
+  channelsLastInputs?: string[];
 }
 
 export function attrInt(node: GraphNode, key: string, dflt: number): number {

@@ -9,6 +9,9 @@ import { decodeOnnx } from './onnx.js';
 import { validateGraph } from './validate.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
+import { expandGraph } from './expand.js';
+import { presentChannelsFirst } from './channels-last.js';
+import type { ExternalDataSource } from './external-data.js';
 import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
 import { SplitPlan, chunkRanges, evenChunks, splitObstacle } from './split-plan.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -54,6 +57,17 @@ export interface LoadOptions {
    * plausible-looking but meaningless answers).
    */
   allowNonFiniteWeights?: boolean;
+  /**
+   * The files initializers stored as external data name (by `location`): a map of file names to
+   * bytes, or a function. Node's `loadModelFile` reads them from the model's folder.
+   */
+  externalData?: ExternalDataSource;
+  /**
+   * Channels-last images ([N, H, W, C] input, Transpose to NCHW in front): 'nchw' (default) drops
+   * the Transpose so the input is [N, C, H, W] like any CNN's (feeds, preprocessing, explanations);
+   * 'keep' runs the graph as written (feeds are NHWC; explanations need 'nchw').
+   */
+  channelsLast?: 'nchw' | 'keep';
 }
 
 export interface RunOptions {
@@ -132,9 +146,11 @@ export class Model {
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
-    const graph = decodeOnnx(bytes);
-    validateGraph(graph, registry, { allowNonFiniteWeights: opts.allowNonFiniteWeights });
-    registry.checkSupported(graph.nodes);
+    const decoded = decodeOnnx(bytes, opts.externalData);
+    validateGraph(decoded, registry, { allowNonFiniteWeights: opts.allowNonFiniteWeights });
+    registry.checkSupported(decoded.nodes);
+    const expanded = expandGraph(decoded, registry);
+    const graph = opts.channelsLast === 'keep' ? expanded : presentChannelsFirst(expanded);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {
       if (i.dtype !== 'float32' && i.dtype !== 'float16' && i.dtype !== 'float64') {

@@ -7,6 +7,7 @@ import onnxProto from 'onnx-proto';
 import type { AttrValue, Graph, GraphNode, ValueInfo } from './graph.js';
 import { halfToFloat, sizeOf, type DType, type HostTensor } from './tensor.js';
 import { ModelFormatError } from './errors.js';
+import { externalBytes, type ExternalDataSource } from './external-data.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -35,17 +36,14 @@ const BYTES: Record<DType, number> = {
   uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1,
 };
 
-/** Decodes a TensorProto into a HostTensor. */
-export function tensorFromProto(t: TensorProto): HostTensor {
+/** Decodes a TensorProto into a HostTensor; external data is read from `external`. */
+export function tensorFromProto(t: TensorProto, external?: ExternalDataSource): HostTensor {
   const dtype = dtypeOf(t.dataType);
   const shape = (t.dims ?? []).map(num);
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ModelFormatError(`tensor '${t.name}' has invalid dims [${shape.join(',')}]`);
   const n = sizeOf(shape);
-  if (t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0) {
-    throw new ModelFormatError(`tensor '${t.name}' uses external data, which is not supported: save the model with all tensors inside the file`);
-  }
   const isFloat = dtype === 'float32' || dtype === 'float16' || dtype === 'float64' || dtype === 'bfloat16';
-  const raw = t.rawData;
+  const raw = t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0 ? externalBytes(t.name ?? '', t.externalData ?? [], external, n * BYTES[dtype]) : t.rawData;
   // Check the stored size before allocating, so a lying dims field cannot ask for gigabytes.
   const stored = raw && raw.length > 0 ? Math.floor(raw.length / BYTES[dtype]) : storedCount(t, dtype);
   if (stored < n) throw new ModelFormatError(`tensor '${t.name}' holds ${stored} values, shape [${shape.join(',')}] ${dtype} needs ${n}`);
@@ -143,7 +141,7 @@ function valueInfo(v: onnxProto.onnx.IValueInfoProto): ValueInfo {
 }
 
 /** Decodes ONNX ModelProto bytes. Throws ModelFormatError for anything that is not a usable model. */
-export function decodeOnnx(bytes: Uint8Array): Graph {
+export function decodeOnnx(bytes: Uint8Array, external?: ExternalDataSource): Graph {
   let model: InstanceType<typeof onnx.ModelProto>;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -155,15 +153,17 @@ export function decodeOnnx(bytes: Uint8Array): Graph {
   let opset = 0;
   for (const o of model.opsetImport ?? []) if (!o.domain || o.domain === 'ai.onnx') opset = num(o.version);
   if (!opset) opset = 7;
+  // Contrib domains (com.microsoft) have their own versions; a node's `_opset` is its domain's.
+  const domainOpsets = new Map((model.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx').map((o) => [o.domain!, num(o.version)]));
   try {
     const initializers = new Map<string, HostTensor>();
-    for (const t of g.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t));
+    for (const t of g.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t, external));
     const used = new Set<string>();
     const nodes: GraphNode[] = g.node.map((n, i) => {
       let name = n.name || `${n.opType ?? 'node'}_${i}`;
       if (used.has(name)) name = `${name}_${i}`;
       used.add(name);
-      const attrs: Record<string, AttrValue> = { _opset: opset };
+      const attrs: Record<string, AttrValue> = { _opset: (n.domain && n.domain !== 'ai.onnx' ? domainOpsets.get(n.domain) : undefined) ?? opset };
       const attrTypes: NonNullable<GraphNode['attrTypes']> = {};
       for (const a of n.attribute ?? []) {
         const [v, kind] = attrValue(a);

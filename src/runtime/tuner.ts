@@ -8,6 +8,7 @@
  * geometries it could not finish keep the static chooser's pick (or the best timed so far) and are
  * taken up again by the next call.
  */
+import type { GraphNode } from './graph.js';
 import type { SpecializedGraph, SpecNode } from './specialize.js';
 import type { GpuContext } from './device.js';
 import { throwIfDeviceFailed } from './device.js';
@@ -273,7 +274,7 @@ async function timeGeometry(gpu: GpuContext, geo: Geometry, makeCtx: TuningConte
         let failure: string | undefined;
         try {
           const candidate = geo.candidates[c];
-          const prog: KernelProgram = s.op.build!(s.node, s.inputs, s.outShapes, makeCtx(owned, (k) => (k === geo.key ? candidate : undefined)));
+          const prog: KernelProgram = s.op.build!(timedNode(s.node), s.inputs, s.outShapes, makeCtx(owned, (k) => (k === geo.key ? candidate : undefined)));
           const scratch = (prog.scratchBytes ?? []).map((b) => {
             const buffer = device.createBuffer({ label: 'tune scratch', size: Math.max(16, Math.ceil(b / 16) * 16), usage: GPUBufferUsage.STORAGE });
             owned.push(buffer);
@@ -338,6 +339,17 @@ export function pickVariant(ms: readonly (number | undefined)[]): number | undef
 }
 
 function fail(msg: string): never { throw new Error(msg); }
+
+/**
+ * The node as timed: without a fused quantisation (fuse.ts `_fakequant`), whose rounding to levels
+ * would turn float-rounding differences between candidates into whole-level ones and get sound
+ * candidates rejected; it costs a few operations per output either way.
+ */
+function timedNode(n: GraphNode): GraphNode {
+  if (!('_fakequant' in n.attrs)) return n;
+  const { _fakequant: _, ...attrs } = n.attrs;
+  return { ...n, attrs };
+}
 
 /**
  * Why a candidate's output is unacceptable next to the reference (the first candidate that ran,

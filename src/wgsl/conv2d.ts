@@ -25,6 +25,7 @@ struct U {
   HW: u32, OWB: u32, total: u32, hasRes: u32,
   S: u32, kPer: u32, outTotal: u32, Kp: u32,
   slope: f32, lo: f32, hi: f32, pad2: u32,
+  qs: f32, qz: f32, qlo: f32, qhi: f32,
 }`;
 
 export interface ConvWgslOptions {
@@ -70,7 +71,10 @@ export function finishFn(o: Pick<ConvWgslOptions, 'residual' | 'act' | 'epilogue
 fn finish(acc: f32, oc: u32, yi: u32) -> f32 {
   var v = acc + bias[oc];
   if (u.hasRes != 0u) { v = v + res[yi]; }
-  return clamp(select(v * u.slope, v, v >= 0.0), u.lo, u.hi);
+  v = clamp(select(v * u.slope, v, v >= 0.0), u.lo, u.hi);
+  // A fused QuantizeLinear→DequantizeLinear pair (per tensor), as those kernels compute it; off when qs = 0.
+  if (u.qs > 0.0) { v = (clamp(round(v / u.qs) + u.qz, u.qlo, u.qhi) - u.qz) * u.qs; }
+  return v;
 }`;
   return /* wgsl */ `
 fn finish(acc: f32, oc: u32, yi: u32) -> f32 {

@@ -18,6 +18,11 @@ export interface Preprocessing {
   divisor: number;
   mean: readonly number[];
   std: readonly number[];
+  /**
+   * Tensor layout: 'NCHW' (default) or 'NHWC' for a channels-last model loaded with
+   * `channelsLast: 'keep'` (by default the loader presents such models as NCHW).
+   */
+  layout?: 'NCHW' | 'NHWC';
 }
 
 /** Named presets; see the models' README for which model wants which. */
@@ -101,7 +106,13 @@ export function preprocessImage(src: RgbaImage, p: Preprocessing): PreparedImage
       }
     }
   }
-  return { tensor: out, shape: [1, C, p.size, p.size], transform: { sourceWidth: src.width, sourceHeight: src.height, scale, cropX, cropY, size: p.size } };
+  const transform = { sourceWidth: src.width, sourceHeight: src.height, scale, cropX, cropY, size: p.size };
+  if (p.layout === 'NHWC') {
+    const hwc = new Float32Array(out.length);
+    for (let c = 0; c < C; c++) for (let i = 0; i < plane; i++) hwc[i * C + c] = out[c * plane + i]!;
+    return { tensor: hwc, shape: [1, p.size, p.size, C], transform };
+  }
+  return { tensor: out, shape: [1, C, p.size, p.size], transform };
 }
 
 /** Guesses a preset from a model's input name and shape (the CLI's default when none is given). */
