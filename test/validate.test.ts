@@ -182,18 +182,88 @@ describe('model validation at load', () => {
     await expect(Model.load(bytes, { gpu, warmup: false, tune: false })).rejects.toThrow(/'relu_attr' \(Relu\) has unknown attribute 'alpha'/);
   });
 
-  it('every registered op type declares a schema for every opset it is registered for', () => {
-    const missing = defaultRegistry.opTypes.filter((t) => !ALL_OPS.some((d) => d.opTypes.includes(t) && d.schema?.[t]));
-    // Families added later may not have one yet: they load with generic checks; list them here.
-    if (missing.length) console.warn(`op types without a schema (generic checks only): ${missing.join(', ')}`);
-    const BASELINE = ['Conv', 'Gemm', 'MatMul', 'Relu', 'Add', 'BatchNormalization', 'MaxPool', 'Reshape', 'Concat', 'Resize', 'ReduceMean', 'QuantizeLinear', 'Softmax', 'Dropout', 'Pad', 'Slice'];
-    expect(missing.filter((t) => BASELINE.includes(t))).toEqual([]);
+  it('every registered op type declares a schema, in the domain it is registered for', () => {
+    // Per OpDef, not per op type: com.microsoft QuantizeLinear is its own registration beside ai.onnx's.
+    const missing = ALL_OPS.flatMap((d) => d.opTypes.filter((t) => !d.schema?.[t]).map((t) => (d.domain ? `${d.domain}.${t}` : t)));
+    expect(missing).toEqual([]);
+    // And each is what the registry finds for its (domain, op type): the schema validation reads is this one.
+    for (const d of ALL_OPS) for (const t of d.opTypes) expect(defaultRegistry.find({ opType: t, domain: d.domain ?? '' }), `${d.domain ?? ''}:${t}`).toBe(d);
     for (const d of ALL_OPS) for (const [t, versions] of Object.entries(d.schema ?? {})) {
       for (const v of versions) {
         expect(v.inputs[0]).toBeLessThanOrEqual(v.inputs[1]);
         expect(v.outputs[0]).toBeLessThanOrEqual(v.outputs[1]);
         for (const r of v.required ?? []) expect(Object.keys(v.attrs ?? {}), `${t}@${v.since} requires ${r}`).toContain(r);
+        for (const i of v.optional ?? []) expect(i, `${t}@${v.since} optional input ${i}`).toBeLessThan(v.inputs[0]);
       }
     }
+  });
+});
+
+interface QSpec {
+  /** Inputs of the QLinearConv, given its usual nine. */
+  conv?: (ins: string[]) => string[];
+  /** Attributes of the com.microsoft QLinearAdd. */
+  add?: Attrs;
+  /** Inputs of a com.microsoft QLinearConcat (axis 1) after the QLinearAdd, given its output. */
+  concat?: (s: string) => string[];
+}
+
+/**
+ * x [1,2,8,8] float -> QuantizeLinear -> QLinearConv(3x3, 3 channels, int32 bias) -> com.microsoft
+ * QLinearAdd of the result with itself -> DequantizeLinear -> y: the QOperator form onnxruntime's
+ * quantiser writes, small.
+ */
+function qmodel(spec: QSpec = {}): Uint8Array {
+  const g = new GraphBuilder('validate_q', 13);
+  const rng = new Rng(9);
+  const x = g.input('x', [1, 2, 8, 8]);
+  const scalar = (name: string, v: number): string => g.initializer(name, [], Float32Array.from([v]));
+  const zp = (name: string, v: number): string => g.initializer(name, [], Uint8Array.from([v]));
+  const xs = scalar('x_scale', 0.02);
+  const xz = zp('x_zp', 128);
+  const xq = g.node('QuantizeLinear', [x, xs, xz], ['xq'], {}, { name: 'quant' })[0]!;
+  const w = g.initializer('w', [3, 2, 3, 3], Int8Array.from({ length: 54 }, () => Math.round(rng.next() * 200 - 100)));
+  const bias = g.initializer('bias', [3], Int32Array.from([40, -25, 10]));
+  const convIns = [xq, xs, xz, w, scalar('w_scale', 0.01), g.initializer('w_zp', [], Int8Array.from([0])), scalar('c_scale', 0.05), zp('c_zp', 120), bias];
+  const [c] = g.node('QLinearConv', spec.conv ? spec.conv(convIns) : convIns, ['c'], { pads: [1, 1, 1, 1], kernel_shape: [3, 3] }, { name: 'qconv' });
+  const [s] = g.node('QLinearAdd', [c!, 'c_scale', 'c_zp', c!, 'c_scale', 'c_zp', scalar('s_scale', 0.1), zp('s_zp', 125)], ['s'], spec.add ?? {}, { name: 'qadd', domain: 'com.microsoft' });
+  const last = spec.concat ? g.node('QLinearConcat', spec.concat(s!), ['cat'], { axis: 1 }, { name: 'qcat', domain: 'com.microsoft' })[0]! : s!;
+  const [y] = g.node('DequantizeLinear', [last, 's_scale', 's_zp'], ['y'], {}, { name: 'dequant' });
+  g.output(y!);
+  return g.toBytes({ extraOpsets: { 'com.microsoft': 1 } });
+}
+
+describe('model validation of QOperator (quantised) ops', () => {
+  it('loads the unmutated QLinearConv + com.microsoft QLinearAdd model, as onnxruntime does', async () => {
+    const bytes = qmodel();
+    const gpu = await testGpu();
+    const m = await Model.load(bytes, { gpu, warmup: false, tune: false });
+    try {
+      const feed = randomInput([1, 2, 8, 8], 6);
+      const ours = (await m.run({ x: { dtype: 'float32', shape: [1, 2, 8, 8], data: feed.data.slice() } })).outputs['y']!.data;
+      const ref = (await runOrt(bytes, feed))[0]!.data;
+      // Levels of s_scale 0.1: equal, or one level apart where a float32 sum meets a rounding boundary.
+      expect(ours.length).toBe(ref.length);
+      for (let i = 0; i < ref.length; i++) expect(Math.abs(ours[i]! - ref[i]!)).toBeLessThanOrEqual(0.1 + 1e-6);
+    } finally {
+      m.destroy();
+    }
+  });
+
+  it('refuses a QLinearConv with a wrong input count and a QLinearAdd with an unknown attribute, naming the node', async () => {
+    // y_zero_point dropped: 7 inputs (8 or 9 allowed), one too many: 10.
+    await expectRefused(qmodel({ conv: (ins) => ins.slice(0, 7) }), [/node 'qconv' \(QLinearConv\) has 7 inputs, opset 13 allows 8 to 9/]);
+    await expectRefused(qmodel({ conv: (ins) => [...ins, 'bias'] }), [/node 'qconv' \(QLinearConv\) has 10 inputs, opset 13 allows 8 to 9/]);
+    // A required zero point left empty (onnxruntime: "marked single but has an empty string").
+    await expectRefused(qmodel({ conv: (ins) => ins.map((v, i) => (i === 5 ? '' : v)) }), [/node 'qconv' \(QLinearConv\) leaves required input 5 empty/]);
+    await expectRefused(qmodel({ add: { alpha: A.float(0.5) } }), [/node 'qadd' \(QLinearAdd\) has unknown attribute 'alpha' \(com\.microsoft allows none\)/]);
+  });
+
+  it('runs QLinearConcat of (tensor, scale, zero point) triples, and refuses an incomplete triple', async () => {
+    const whole = qmodel({ concat: (s) => ['s_scale', 's_zp', s, 's_scale', 's_zp', 'c', 'c_scale', 'c_zp'] });
+    expect(await ortRefuses(whole)).toBe(false);
+    expect(await loadError(whole)).toBeUndefined();
+    // The second tensor's scale and zero point missing: it was dropped from the concatenation before.
+    await expectRefused(qmodel({ concat: (s) => ['s_scale', 's_zp', s, 's_scale', 's_zp', 'c'] }), [/QLinearConcat 'qcat' has 6 inputs: .* triples/]);
   });
 });

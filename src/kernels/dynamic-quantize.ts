@@ -5,6 +5,7 @@
  * y = clip(round(x / y_scale) + y_zero_point, 0, 255), rounding half to even as the spec does.
  */
 import { expandingOp } from './expansion.js';
+import { sig } from './schema.js';
 
 export const dynamicQuantizeLinearOp = expandingOp(['DynamicQuantizeLinear'], undefined, (e) => {
   const [x] = [e.need(0, 'x')];
@@ -16,4 +17,4 @@ export const dynamicQuantizeLinearOp = expandingOp(['DynamicQuantizeLinear'], un
   const scale = e.op('Div', [e.op('Sub', [hi, lo]), top], {}, sOut || undefined);
   const zp = e.op('Round', [e.op('Clip', [e.op('Div', [e.op('Neg', [lo]), scale]), zero, top])], {}, zOut || undefined);
   e.op('Clip', [e.op('Add', [e.op('Round', [e.op('Div', [x, scale])]), zp]), zero, top], {}, yOut);
-});
+}, undefined, { DynamicQuantizeLinear: [sig(11, 1, 3)] });

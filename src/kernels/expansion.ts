@@ -4,7 +4,7 @@
  * (QOperator) ops use these to become dequantize → float op → quantize, which is the fake
  * quantisation onnxruntime's integer kernels compute, up to rounding.
  */
-import type { OpDef } from './types.js';
+import type { OpDef, OpSchema } from './types.js';
 import type { AttrValue, GraphNode } from '../runtime/graph.js';
 import { GraphError } from '../runtime/errors.js';
 import type { HostTensor } from '../runtime/tensor.js';
@@ -69,12 +69,14 @@ export class Expansion {
 
 /**
  * The OpDef of an op that only expands: the runtime replaces its nodes at load, so shape inference
- * and kernels are never asked of it.
+ * and kernels are never asked of it. `schema`: its signatures, checked at load before expansion.
  */
-export function expandingOp(opTypes: readonly string[], domain: string | undefined, expand: (e: Expansion) => void, hostInputs?: readonly number[]): OpDef {
+export function expandingOp(opTypes: readonly string[], domain: string | undefined, expand: (e: Expansion) => void,
+  hostInputs?: readonly number[], schema?: OpSchema): OpDef {
   return {
     opTypes,
     ...(domain ? { domain } : {}),
+    ...(schema ? { schema } : {}),
     // Scales and zero points: the parts read them at build time, so they must be known on the host.
     ...(hostInputs ? { hostInputs: () => hostInputs } : {}),
     inferShapes(node) {

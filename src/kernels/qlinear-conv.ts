@@ -9,6 +9,11 @@
  */
 import { expandingOp, type Expansion } from './expansion.js';
 import { attrInts } from '../runtime/graph.js';
+import { CONV_ATTRS, sig } from './schema.js';
+
+// Zero points are required inputs of QLinearConv (onnxruntime refuses an empty one); the bias is optional.
+const QLINEAR_CONV = { QLinearConv: [sig(10, [8, 9], 1, CONV_ATTRS)] };
+const CONV_INTEGER = { ConvInteger: [sig(10, [2, 4], 1, CONV_ATTRS)] };
 
 /** [-1, 1, ...] so a per-output-channel zero point broadcasts over w's channel and kernel axes. */
 function channelShape(e: Expansion): number[] {
@@ -24,11 +29,11 @@ export const qlinearConvOp = expandingOp(['QLinearConv'], undefined, (e) => {
   if (n[8]) ins.push(e.op('Mul', [e.op('Cast', [n[8]], { to: 1 }), e.op('Mul', [n[1]!, n[4]!])]));
   const y = e.op('Conv', ins, e.attrsExcept());
   e.q(y, e.need(6, 'y_scale'), n[7], e.src.outputs[0]);
-}, [1, 2, 4, 5, 6, 7]);
+}, [1, 2, 4, 5, 6, 7], QLINEAR_CONV);
 
 export const convIntegerOp = expandingOp(['ConvInteger'], undefined, (e) => {
   const n = e.src.inputs;
   const x = n[2] ? e.op('Sub', [e.need(0, 'x'), n[2]]) : e.need(0, 'x');
   const w = n[3] ? e.op('Sub', [e.need(1, 'w'), e.op('Reshape', [n[3], e.constant(channelShape(e), undefined, 'int64')])]) : e.need(1, 'w');
   e.op('Conv', [x, w], e.attrsExcept(), e.src.outputs[0]);
-});
+}, undefined, CONV_INTEGER);

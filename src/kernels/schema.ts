@@ -15,6 +15,11 @@ export function sig(since: number, inputs: number | readonly [number, number], o
 
 export const VARIADIC = Infinity;
 
+/** `s` with the given inputs optional although required ones follow them (they may be ''). */
+export function withOptional(s: OpVersionSchema, ...inputs: number[]): OpVersionSchema {
+  return { ...s, optional: inputs };
+}
+
 /** auto_pad values ONNX defines. */
 export const AUTO_PAD: AttrSpec = { type: 'string', oneOf: ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'] };
 export const POSITIVE_INTS: AttrSpec = { type: 'ints', min: 1 };
@@ -23,6 +28,9 @@ export const BOOL_INT: AttrSpec = { type: 'int', min: 0, max: 1 };
 
 /** The sliding-window attributes of Conv and the pools. */
 export const WINDOW: Attrs = { auto_pad: AUTO_PAD, kernel_shape: POSITIVE_INTS, pads: NONNEG_INTS, strides: POSITIVE_INTS };
+
+/** Conv's attributes, shared by the quantised convolutions (QLinearConv, ConvInteger). */
+export const CONV_ATTRS: Attrs = { ...WINDOW, dilations: POSITIVE_INTS, group: { type: 'int', min: 1 } };
 
 /** Attributes of the legacy (opset < 7) broadcasting binary ops. */
 export const LEGACY_BROADCAST: Attrs = { broadcast: BOOL_INT, axis: 'int' };

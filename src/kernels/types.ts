@@ -134,8 +134,13 @@ export interface AttrSpec {
 export interface OpVersionSchema {
   /** First opset of the op's domain this signature applies to. */
   since: number;
-  /** Allowed input count [min, max] (Infinity: variadic). The first `min` must be non-empty. */
+  /** Allowed input count [min, max] (Infinity: variadic). The first `min` must be non-empty, except `optional`. */
   inputs: readonly [number, number];
+  /**
+   * Optional inputs before the last required one, which may be written as '' (com.microsoft
+   * QLinearAdd's zero points sit between required scales and operands).
+   */
+  optional?: readonly number[];
   /** Allowed output count [min, max]. */
   outputs: readonly [number, number];
   /** Every attribute this version accepts (any other is refused, as onnxruntime does). */
@@ -152,9 +157,8 @@ export interface OpDef {
   opTypes: readonly string[];
   /**
    * Signatures per op type, checked once at load by src/runtime/validate.ts (arity, attribute
-   * names, types and integer ranges). Optional so that a new family loads before its schema is
-   * written: a node without one gets only the generic checks, and test/validate.test.ts lists
-   * every registered op type still missing one.
+   * names, types and integer ranges). A node without one would get only the generic checks;
+   * test/validate.test.ts requires one for every registered op type.
    */
   schema?: OpSchema;
   domain?: string;

@@ -79,22 +79,25 @@ function checkNode(node: GraphNode, opset: number, registry: OpRegistry, problem
   const def = registry.find(node);
   const versions = def?.schema?.[node.opType];
   if (!versions) return; // unsupported ops are reported by checkSupported; schema-less ops get the checks above only
-  // Ops of the default domain follow the model's opset; others (com.microsoft...) take their newest signature.
+  // Ops of the default domain follow the model's opset. Others (com.microsoft) take their newest
+  // signature: onnxruntime does so for a model that does not import the domain, and its
+  // com.microsoft ops here have one version only (1).
+  const where = node.domain ? node.domain : `opset ${opset}`;
   const schema = schemaFor(versions, node.domain ? Number.MAX_SAFE_INTEGER : opset);
   if (!schema) {
-    problems.push(`${at} does not exist at opset ${opset} (from opset ${Math.min(...versions.map((v) => v.since))})`);
+    problems.push(`${at} does not exist at ${where} (from opset ${Math.min(...versions.map((v) => v.since))})`);
     return;
   }
   const [inMin, inMax] = schema.inputs;
   if (node.inputs.length < inMin || node.inputs.length > inMax) {
-    problems.push(`${at} has ${node.inputs.length} input${node.inputs.length === 1 ? '' : 's'}, opset ${opset} allows ${range(inMin, inMax)}`);
+    problems.push(`${at} has ${node.inputs.length} input${node.inputs.length === 1 ? '' : 's'}, ${where} allows ${range(inMin, inMax)}`);
   } else {
-    const empty = node.inputs.findIndex((x, i) => i < inMin && !x);
+    const empty = node.inputs.findIndex((x, i) => i < inMin && !x && !schema.optional?.includes(i));
     if (empty >= 0) problems.push(`${at} leaves required input ${empty} empty`);
   }
   const [outMin, outMax] = schema.outputs;
   if (node.outputs.length < outMin || node.outputs.length > outMax) {
-    problems.push(`${at} has ${node.outputs.length} output${node.outputs.length === 1 ? '' : 's'}, opset ${opset} allows ${range(outMin, outMax)}`);
+    problems.push(`${at} has ${node.outputs.length} output${node.outputs.length === 1 ? '' : 's'}, ${where} allows ${range(outMin, outMax)}`);
   } else if (node.outputs.some((x, i) => i < outMin && !x)) {
     problems.push(`${at} leaves a required output unnamed`);
   }
@@ -104,7 +107,7 @@ function checkNode(node: GraphNode, opset: number, registry: OpRegistry, problem
     const spec = allowed[name] ? describe(allowed[name]!) : undefined;
     if (!spec) {
       const known = Object.keys(allowed);
-      problems.push(`${at} has unknown attribute '${name}' (opset ${opset} allows ${known.length ? known.join(', ') : 'none'})`);
+      problems.push(`${at} has unknown attribute '${name}' (${where} allows ${known.length ? known.join(', ') : 'none'})`);
       continue;
     }
     if (spec.unsupported) {
