@@ -160,6 +160,11 @@ export class GradientPlan {
     return { ...t, shape: [...(this.graph.shapes.get(name) ?? t.shape)] };
   }
 
+  /** Bytes of GPU memory the plan holds (its forward plan, gradients, scores, uniforms); weights belong to the model. */
+  get bytes(): number {
+    return this.forward.bytes + this.owned.reduce((a, b) => a + b.size, 0);
+  }
+
   destroy(): void {
     // Optional: a constructor that threw may not have made the forward plan.
     (this.forward as ExecutionPlan | undefined)?.destroy();

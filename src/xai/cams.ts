@@ -12,7 +12,7 @@ import { maskedInputProgram } from '../kernels/masked-input.js';
 import { scoreProgram, type ScoreMode } from '../kernels/score.js';
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks } from './blocks.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
 export interface CamOptions extends CommonOptions {
@@ -51,7 +51,7 @@ async function gradientCam(model: Model, image: Float32Array, opts: CamOptions, 
     const layer = targetLayer(model, opts.layer);
     const [, C, h, w] = layer.shape as [number, number, number, number];
     s.phase('classify');
-    const grad = model.gradientPlan(new Map([[s.inputName, s.inputShape]]), { wrt: [layer.name], mode });
+    const grad = s.plans.gradientPlan(new Map([[s.inputName, s.inputShape]]), { wrt: [layer.name], mode });
     grad.setClasses([classIndex]);
     const enc = s.compute.device.createCommandEncoder();
     enc.copyBufferToBuffer(s.image.buffer, 0, grad.forward.tensor(s.inputName).buffer, 0, s.image.size);
@@ -107,7 +107,7 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
     const [, C, h, w] = layer.shape as [number, number, number, number];
     // The features of the unperturbed image: one forward plan at batch 1 that keeps the layer.
     const shapes1 = new Map([[s.inputName, s.inputShape]]);
-    const featPlan = await model.planFor(shapes1, [layer.name]);
+    const featPlan = await s.plans.plan(shapes1, [layer.name]);
     const e0 = s.compute.device.createCommandEncoder();
     e0.copyBufferToBuffer(s.image.buffer, 0, featPlan.tensor(s.inputName).buffer, 0, s.image.size);
     featPlan.encode(e0);
@@ -124,7 +124,7 @@ export async function scoreCam(model: Model, image: Float32Array, opts: CamOptio
     s.phase('features');
 
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const masks = s.compute.alloc([batch, s.height, s.width], 'masks');

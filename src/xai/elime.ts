@@ -13,7 +13,7 @@ import type { ScoreMode } from '../kernels/score.js';
 import { superpixelMaskedInputProgram } from '../kernels/superpixel-mask.js';
 import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, SaliencyMap } from './explanation.js';
 import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpixels.js';
 import { quickshiftParams } from './quickshift.js';
@@ -172,7 +172,7 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
       let b = buckets.get(size);
       if (!b) {
         const shapes = new Map([[s.inputName, [size, ...s.inputShape.slice(1)]]]);
-        const { plan, seed } = await scoringPlan(model, shapes, mode);
+        const { plan, seed } = await s.plans.scoringPlan(shapes, mode);
         const logits = plan.tensor(seed.tensor);
         if (logits.size / 4 / size !== out.length) throw new InputError(`the score tensor has ${logits.size / 4 / size} values per row; the model output has ${out.length}`);
         b = { size, plan, input: plan.tensor(s.inputName), logits, scores: c.alloc([size], 'elime-scores'),

@@ -56,7 +56,7 @@ import { attentionMixProgram, regionThresholdProgram } from '../kernels/spatial-
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks } from './blocks.js';
 import { LongRangeAttention } from './lrpf-attention.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, SaliencyMap } from './explanation.js';
 
 /** IASSA options; every default is the reference code's (spec 4.3) unless marked [P] above. */
@@ -180,7 +180,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
     // LRPF-SA set-up: one forward with taps, packed features, passes 1-2 (once per image).
     const c = s.compute;
     const H = s.height, W = s.width, P = s.pixels;
-    const fplan = await model.planFor(new Map([[s.inputName, s.inputShape]]), layers.map((l) => l.name));
+    const fplan = await s.plans.plan(new Map([[s.inputName, s.inputShape]]), layers.map((l) => l.name));
     const fin = fplan.tensor(s.inputName);
     let e = c.device.createCommandEncoder();
     e.copyBufferToBuffer(s.image.buffer, s.image.offset, fin.buffer, fin.offset, s.image.size);
@@ -193,7 +193,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
 
     // Masked forward passes.
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const input = plan.tensor(s.inputName);

@@ -14,7 +14,7 @@ import type { KernelProgram } from '../kernels/types.js';
 import { superpixelMaskedInputProgram } from '../kernels/superpixel-mask.js';
 import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpixels.js';
 import { quickshiftParams, type QuickshiftParams } from './quickshift.js';
@@ -161,7 +161,7 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     if (logits.size / 4 / batch !== Kout) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${Kout}`);
     const input = plan.tensor(s.inputName);

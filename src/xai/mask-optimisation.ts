@@ -28,7 +28,7 @@ import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
 /** Options of {@link maskOptimisation}; defaults in {@link MASK_OPTIMISATION_DEFAULTS}. */
@@ -127,7 +127,7 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     if (logits.size / 4 / batch !== K) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${K}`);
     const input = plan.tensor(s.inputName);

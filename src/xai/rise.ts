@@ -13,7 +13,7 @@ import { checkRiseMaskParams, riseAccumulateProgram, riseCellSize, riseClassChun
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { mapDistanceProgram, minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { GraphError, InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
 export interface RiseOptions extends CommonOptions {
@@ -133,7 +133,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
 
     const P = s.pixels;
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const kz = logits.size / 4 / batch;
     if (kz !== K) throw new InputError(`the score tensor has ${kz} values per row; the model output has ${K}`);

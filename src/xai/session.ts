@@ -6,7 +6,8 @@
 import type { Model } from '../runtime/model.js';
 import { GpuCompute } from '../runtime/compute.js';
 import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
-import { seedOf } from '../runtime/reverse.js';
+import type { PlanLease } from '../runtime/plan-cache.js';
+import { seedOf, type GradientOptions, type GradientPlan } from '../runtime/reverse.js';
 import type { GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
@@ -47,12 +48,42 @@ export function maxOwnBatch(gpu: GpuContext, inputShape: readonly number[], rowB
 }
 
 /**
- * The forward plan at `shapes` that keeps the tensor class scores are read from under `mode`
- * (seedOf: the logits, or the input of a final Softmax), and which tensor that is.
+ * The plans one explanation or evaluation holds: each is leased from the model (exclusive to this
+ * call, never freed under it) and released together by `release`, which the owner calls in a
+ * `finally` so that an error or a cancellation releases them too.
  */
-export async function scoringPlan(model: Model, shapes: ReadonlyMap<string, number[]>, mode: ScoreMode): Promise<{ plan: BatchPlan; seed: ReturnType<typeof seedOf> }> {
-  const plan = await model.planFor(shapes, [seedOf(model.specialize(shapes, new Set()), mode).tensor]);
-  return { plan, seed: seedOf(plan.graph, mode) };
+export class PlanLeases {
+  private readonly held: PlanLease<unknown>[] = [];
+  constructor(readonly model: Model) {}
+
+  /** A leased forward plan at `shapes` keeping `keep`. */
+  async plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
+    return this.hold(await this.model.acquirePlan(shapes, keep));
+  }
+
+  /** A leased reverse-mode plan (see Model.gradientPlan). */
+  gradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): GradientPlan {
+    return this.hold(this.model.acquireGradientPlan(shapes, opts));
+  }
+
+  /**
+   * The leased forward plan at `shapes` that keeps the tensor class scores are read from under
+   * `mode` (seedOf: the logits, or the input of a final Softmax), and which tensor that is.
+   */
+  async scoringPlan(shapes: ReadonlyMap<string, number[]>, mode: ScoreMode): Promise<{ plan: BatchPlan; seed: ReturnType<typeof seedOf> }> {
+    const plan = await this.plan(shapes, [seedOf(this.model.specialize(shapes, new Set()), mode).tensor]);
+    return { plan, seed: seedOf(plan.graph, mode) };
+  }
+
+  private hold<P>(l: PlanLease<P>): P {
+    this.held.push(l);
+    return l.plan;
+  }
+
+  /** Releases every plan held (idempotent). */
+  release(): void {
+    for (const l of this.held.splice(0)) l.release();
+  }
 }
 
 export class ExplainSession {
@@ -63,6 +94,8 @@ export class ExplainSession {
   readonly timings: Record<string, number> = {};
   forwardPasses = 0;
   backwardPasses = 0;
+  /** The plans this explanation runs, released by `destroy`. */
+  readonly plans: PlanLeases;
   private phaseStart = performance.now();
 
   constructor(readonly model: Model, image: Float32Array, readonly opts: CommonOptions) {
@@ -74,6 +107,7 @@ export class ExplainSession {
     if (image.length !== per) throw new InputError(`the image tensor has ${image.length} values; the model input [${this.inputShape}] needs ${per}`);
     if (!image.every(Number.isFinite)) throw new InputError('the image tensor contains NaN or infinite values');
     if (this.inputShape.length !== 4) throw new InputError(`explanations need an image input [1, C, H, W]; the model input is [${this.inputShape}]`);
+    this.plans = new PlanLeases(model);
     this.compute = new GpuCompute(model.gpu);
     this.image = this.compute.upload(image, this.inputShape, 'image');
   }
@@ -132,6 +166,7 @@ export class ExplainSession {
   }
 
   destroy(): void {
+    this.plans.release();
     this.compute.destroy();
   }
 }

@@ -18,7 +18,7 @@ import { cascadeFusionProgram, minMaxNormaliseProgram, type FusionOptions } from
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks, type BlockLayer } from './blocks.js';
 import { otsuQuantise, otsuThresholdHost } from './otsu.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, LayerMap } from './explanation.js';
 
 export interface SiseOptions extends CommonOptions {
@@ -82,7 +82,7 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
 
     // Phase 1-2: one forward + backward to every layer; α and channel ranges on the GPU.
     const shapes1 = new Map([[s.inputName, s.inputShape]]);
-    const grad = model.gradientPlan(shapes1, { wrt: layers.map((l) => l.name), mode });
+    const grad = s.plans.gradientPlan(shapes1, { wrt: layers.map((l) => l.name), mode });
     grad.setClasses([classIndex]);
     const enc = s.compute.device.createCommandEncoder();
     enc.copyBufferToBuffer(s.image.buffer, 0, grad.forward.tensor(s.inputName).buffer, 0, s.image.size);
@@ -111,7 +111,7 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
     const maps = s.compute.alloc([B, s.height, s.width], 'layer-maps');
     s.compute.fill(maps, 0);
     const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
+    const { plan, seed } = await s.plans.scoringPlan(shapesB, mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / batch;
     const masks = s.compute.alloc([batch, s.height, s.width], 'masks');

@@ -13,7 +13,7 @@ import { CancelledError, InputError } from '../../runtime/errors.js';
 import { scoreProgram, type ScoreMode } from '../../kernels/score.js';
 import { blurProgram, perturbRowsProgram, SOFT_ROW } from '../../kernels/metrics.js';
 import type { KernelProgram } from '../../kernels/types.js';
-import { maxOwnBatch, scoringPlan, type Progress } from '../session.js';
+import { maxOwnBatch, PlanLeases, type Progress } from '../session.js';
 
 /** Where a plane's values come from: host data [C, H, W], one value per channel, or a blur of plane `blurOf`. */
 export type PlaneSpec =
@@ -160,6 +160,17 @@ export class PerturbationRunner {
 
   private async loop(rows: readonly PerturbRow[], phase: string,
     afterBatch?: (ctx: { logits: GpuTensor; K: number }, start: number, n: number) => Promise<void>, result?: GpuTensor): Promise<void> {
+    // The plan is leased for this loop only: released on return, error or cancellation.
+    const leases = new PlanLeases(this.model);
+    try {
+      await this.loopWith(leases, rows, phase, afterBatch, result);
+    } finally {
+      leases.release();
+    }
+  }
+
+  private async loopWith(leases: PlanLeases, rows: readonly PerturbRow[], phase: string,
+    afterBatch?: (ctx: { logits: GpuTensor; K: number }, start: number, n: number) => Promise<void>, result?: GpuTensor): Promise<void> {
     if (!this.planes || !this.fields) throw new InputError('planes and fields must be set first');
     if (rows.length === 0) return;
     const C = this.channels, P = this.pixels;
@@ -176,7 +187,7 @@ export class PerturbationRunner {
     // The perturbed input [B, C, H, W] is bound by this runner's own kernel: it must fit one binding.
     const B = evenBatch(rows.length, Math.min(this.batchSize, maxOwnBatch(this.model.gpu, this.inputShape)));
     const shapes = new Map([[this.inputName, [B, C, this.height, this.width]]]);
-    const { plan, seed } = await scoringPlan(this.model, shapes, this.mode);
+    const { plan, seed } = await leases.scoringPlan(shapes, this.mode);
     const logits = plan.tensor(seed.tensor);
     const K = logits.size / 4 / B;
     for (const c of cls) if (c >= K) throw new InputError(`class ${c} is out of range (the model has ${K} classes)`);
