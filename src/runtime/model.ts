@@ -86,9 +86,11 @@ function hashFloats(d: Float32Array | Float64Array): number {
   return h ^ d.length;
 }
 
-// One cache per device: models loaded on the same device share compiled kernels.
+// One cache per device: models loaded on the same device, and the explanation sessions that run
+// them, share compiled kernels.
 const pipelineCaches = new WeakMap<GPUDevice, PipelineCache>();
-function pipelineCacheFor(device: GPUDevice): PipelineCache {
+/** The device's compiled-kernel cache shared by models and explanation sessions. */
+export function pipelineCacheFor(device: GPUDevice): PipelineCache {
   let c = pipelineCaches.get(device);
   if (!c) { c = new PipelineCache(device); pipelineCaches.set(device, c); }
   return c;

@@ -8,6 +8,9 @@ import { modelInputToRgb, preprocessImage, type Preprocessing, type RgbaImage } 
 import { mapToOriginal, type Explanation } from './explanation.js';
 import { sise, adaSise, type SiseOptions } from './sise.js';
 import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions } from './cams.js';
+import { layerCam } from './layercam.js';
+import { xGradCam } from './xgradcam.js';
+import { hiResCam } from './hirescam.js';
 import { rise, type RiseOptions } from './rise.js';
 import { elime, type ElimeOptions } from './elime.js';
 import { lime, type LimeOptions } from './lime.js';
@@ -33,6 +36,9 @@ export const METHODS: Readonly<Record<string, Method>> = {
   'ada-sise': adaSise,
   gradcam: gradCam,
   'gradcam++': gradCamPlusPlus,
+  layercam: layerCam,
+  xgradcam: xGradCam,
+  hirescam: hiResCam,
   scorecam: scoreCam,
   rise,
   iassa,
@@ -53,6 +59,9 @@ export const METHOD_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   'ada-sise': ['massNormalise', 'gate'],
   gradcam: [],
   'gradcam++': ['normaliseAlpha'],
+  layercam: [],
+  xgradcam: [],
+  hirescam: [],
   scorecam: [],
   rise: ['preset', 'masks', 'gridSize', 'probability', 'tolerance', 'checkEvery'],
   iassa: ['iterations', 'window', 'stride', 'windowShrink', 'strideShrink', 'lambda', 'threshold', 'attentionResolution', 'keepRule', 'normalisation'],
