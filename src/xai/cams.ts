@@ -54,39 +54,93 @@ export interface CamInputs {
 /** A gradient CAM: records the programs that turn A and G into the [h, w] map. */
 export type CamRecipe<O extends CamOptions> = (k: CamInputs, cmd: Command, opts: O) => void;
 
+/** One row of a batched explanation: which image (index into the images given) and which class. */
+export interface ExplainRow { image: number; classIndex: number }
+
+/** A gradient CAM method; `batch` explains many (image, class) rows in batched forward and backward passes. */
+export interface GradientCamMethod<O extends CamOptions> {
+  (model: Model, image: Float32Array, opts?: O): Promise<Explanation>;
+  /**
+   * Explains every row: images [1, C, H, W] each, rows of (image, class), `opts.batchSize` rows
+   * (default 8) per forward and backward pass. Results in row order; `classIndex` is required.
+   */
+  batch(model: Model, images: readonly Float32Array[], rows: readonly ExplainRow[], opts?: O): Promise<Explanation[]>;
+}
+
 /**
  * Turns a recipe into a method: the session, the class (given or top-1), the target layer, one
  * forward and backward pass (score default: the logit, as pytorch-grad-cam), the recipe,
- * bilinear up-sampling and min-max, all in one GPU command; only the map and Ψ come back.
+ * bilinear up-sampling and min-max, all in one GPU command; only the map and Ψ come back. Its
+ * `batch` form runs several images and classes in one pass.
  */
-export function defineGradientCam<O extends CamOptions>(method: string, recipe: CamRecipe<O>, params: (opts: O) => Record<string, unknown> = () => ({})) {
-  return async (model: Model, image: Float32Array, opts: O = {} as O): Promise<Explanation> => {
+export function defineGradientCam<O extends CamOptions>(method: string, recipe: CamRecipe<O>, params: (opts: O) => Record<string, unknown> = () => ({})): GradientCamMethod<O> {
+  const rowsOf = async (s: ExplainSession, images: GpuTensor, rows: readonly ExplainRow[], opts: O, mode: ScoreMode): Promise<Explanation[]> => {
+    const layer = targetLayer(s.model, opts.layer);
+    const [, C, h, w] = layer.shape as [number, number, number, number];
+    const per = C * h * w, inPer = s.channels * s.pixels;
+    const chunk = Math.max(1, Math.min(rows.length, opts.batchSize ?? 8));
+    const out: Explanation[] = [];
+    for (let r0 = 0; r0 < rows.length; r0 += chunk) {
+      const part = rows.slice(r0, r0 + chunk), n = part.length;
+      const grad = s.gradientPass(n, [layer.name], mode);
+      const cmd = s.command();
+      part.forEach((row, i) => cmd.copy(images, grad.input, { from: row.image * inPer, to: i * inPer, count: inPer }));
+      grad.record(cmd, part.map((r) => r.classIndex));
+      const A = grad.tensor(layer.name), G = grad.grad(layer.name);
+      const maps = part.map((_, i) => {
+        // Each row's activations and gradients in their own tensors, so recipes see [C, h, w] from 0.
+        const Ai = n === 1 ? A : s.compute.alloc([1, C, h, w], 'row-activations');
+        const Gi = n === 1 ? G : s.compute.alloc([1, C, h, w], 'row-gradients');
+        if (n > 1) cmd.copy(A, Ai, { from: i * per, count: per }).copy(G, Gi, { from: i * per, count: per });
+        const cam = s.compute.alloc([h, w], 'cam');
+        recipe({ ctx: s.compute.ctx, A: Ai, G: Gi, channels: C, pixels: h * w, cam, alloc: (shape, label) => s.compute.alloc(shape, label) }, cmd, opts);
+        return upsampleNormalise(s, cam, h, w, cmd);
+      });
+      cmd.submitNow();
+      s.forwardPasses += n; s.backwardPasses += n;
+      // Ψ as the gradient pass computed it (the logit even when the model ends in Softmax).
+      const psi = await s.compute.read(grad.scores);
+      for (let i = 0; i < n; i++) {
+        out.push({ method, classIndex: part[i]!.classIndex, score: psi[i]!, scoreMode: mode, map: await s.readMap(maps[i]!),
+          forwardPasses: 1, backwardPasses: 1, timings: s.timings, params: { layer: layer.name, ...params(opts), ...(rows.length > 1 ? { batchSize: chunk } : {}) } });
+        s.checkCancelled();
+      }
+    }
+    return out;
+  };
+  const single = async (model: Model, image: Float32Array, opts: O = {} as O): Promise<Explanation> => {
     const s = new ExplainSession(model, image, opts);
     try {
       const mode: ScoreMode = opts.scoreMode ?? 'logit';
       const { classIndex } = await s.classify(mode);
-      const layer = targetLayer(model, opts.layer);
-      const [, C, h, w] = layer.shape as [number, number, number, number];
       s.phase('classify');
-      const grad = s.gradientPass(1, [layer.name], mode);
-      const cmd = s.command().copy(s.image, grad.input);
-      grad.record(cmd, [classIndex]);
-      const cam = s.compute.alloc([h, w], 'cam');
-      recipe({ ctx: s.compute.ctx, A: grad.tensor(layer.name), G: grad.grad(layer.name), channels: C, pixels: h * w, cam,
-        alloc: (shape, label) => s.compute.alloc(shape, label) }, cmd, opts);
-      const map = upsampleNormalise(s, cam, h, w, cmd);
-      cmd.submitNow();
-      s.forwardPasses++; s.backwardPasses++;
-      const result = await s.readMap(map);
-      // Ψ as the gradient pass computed it (the logit even when the model ends in Softmax).
-      const psi = (await s.compute.read(grad.scores))[0]!;
+      const [e] = await rowsOf(s, s.image, [{ image: 0, classIndex }], opts, mode);
       s.phase('map');
-      return { method, classIndex, score: psi, scoreMode: mode, map: result, forwardPasses: s.forwardPasses, backwardPasses: s.backwardPasses, timings: s.timings,
-        params: { layer: layer.name, ...params(opts) } };
+      return { ...e!, forwardPasses: s.forwardPasses, backwardPasses: s.backwardPasses, timings: s.timings };
     } finally {
       s.destroy();
     }
   };
+  const batch = async (model: Model, images: readonly Float32Array[], rows: readonly ExplainRow[], opts: O = {} as O): Promise<Explanation[]> => {
+    const s = new ExplainSession(model, undefined, opts);
+    try {
+      const per = s.channels * s.pixels;
+      const all = new Float32Array(Math.max(1, images.length) * per);
+      images.forEach((x, i) => {
+        if (x.length !== per) throw new InputError(`image ${i} has ${x.length} values; the model input [${s.inputShape}] needs ${per}`);
+        if (!x.every(Number.isFinite)) throw new InputError(`image ${i} contains NaN or infinite values`);
+        all.set(x, i * per);
+      });
+      for (const r of rows) if (!Number.isInteger(r.image) || r.image < 0 || r.image >= images.length) throw new InputError(`row image ${r.image} is out of range (${images.length} images)`);
+      const t = s.compute.upload(all, [Math.max(1, images.length), ...s.inputShape.slice(1)], 'images');
+      const result = await rowsOf(s, t, rows, opts, opts.scoreMode ?? 'logit');
+      s.phase('map');
+      return result;
+    } finally {
+      s.destroy();
+    }
+  };
+  return Object.assign(single, { batch });
 }
 
 /** Grad-CAM: w_k = mean ∂y_c/∂A_k, map = ReLU(Σ w_k A_k), upsampled and min-max normalised. Default score: the logit. */

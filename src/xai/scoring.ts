@@ -223,6 +223,8 @@ export class GradientPass {
 
   /** The model input [batch, C, H, W]. */
   get input(): GpuTensor { return this.plan.forward.tensor(this.inputName); }
+  /** Classes the model scores (values per row of the score tensor). */
+  get outputs(): number { return this.plan.forward.tensor(this.plan.seed.tensor).size / 4 / this.plan.batch; }
   /** Ψ per row as the gradient pass computes it. */
   get scores(): GpuTensor { return this.plan.scores; }
   /** An activation of the forward pass. */
@@ -232,6 +234,7 @@ export class GradientPass {
 
   /** Records forward and backward for `classes` (one per row); the input rows must be written first in `cmd`. */
   record(cmd: Command, classes: readonly number[]): void {
+    for (const c of classes) if (!Number.isInteger(c) || c < 0 || c >= this.outputs) throw new InputError(`class ${c} is out of range (the model has ${this.outputs} classes)`);
     // A queue write: ordered before this command's submission, after every earlier one.
     this.plan.setClasses(classes);
     this.plan.encode(cmd.encoder);
