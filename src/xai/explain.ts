@@ -172,23 +172,41 @@ async function resolveTargets(model: Model, prepared: readonly PreparedImage[], 
   const want = targets.map((t) => (t === undefined ? fallback : t));
   const need = topNeeded ? want.map((t, i) => (t === undefined ? i : -1)).filter((i) => i >= 0) : [];
   const top = new Map<number, number>();
-  if (need.length > 0) {
-    const per = prepared[0]!.tensor.length;
-    const data = new Float32Array(need.length * per);
-    need.forEach((i, k) => data.set(prepared[i]!.tensor, k * per));
-    const { outputs } = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: [need.length, ...prepared[0]!.shape.slice(1)], data } });
-    const z = outputs[model.outputs[0]!.name]!.data;
-    const K = z.length / need.length;
-    need.forEach((i, k) => {
-      let best = 0;
-      for (let c = 1; c < K; c++) if (z[k * K + c]! > z[k * K + best]!) best = c;
-      top.set(i, best);
-    });
-  }
+  const found = await topClasses(model, need.map((i) => prepared[i]!));
+  need.forEach((i, k) => top.set(i, found[k]!));
   const classes = want.map((t, i) => {
     const list = t === undefined ? [top.get(i)] : typeof t === 'number' ? [t] : [...t];
     if (list.length === 0) throw new InputError(`image ${i} has an empty list of targets`);
     return list;
   });
   return { classes, classified: new Set(need) };
+}
+
+/** The top-1 class of each prepared image, from one batched forward pass. */
+export async function topClasses(model: Model, prepared: readonly PreparedImage[]): Promise<number[]> {
+  if (prepared.length === 0) return [];
+  const per = prepared[0]!.tensor.length;
+  const data = new Float32Array(prepared.length * per);
+  prepared.forEach((p, k) => data.set(p.tensor, k * per));
+  const { outputs } = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: [prepared.length, ...prepared[0]!.shape.slice(1)], data } });
+  const z = outputs[model.outputs[0]!.name]!.data;
+  const K = z.length / prepared.length;
+  return prepared.map((_, k) => {
+    let best = 0;
+    for (let c = 1; c < K; c++) if (z[k * K + c]! > z[k * K + best]!) best = c;
+    return best;
+  });
+}
+
+/**
+ * The two maps evaluation needs of one image, through `explain` (the same preprocessing, masking
+ * baseline and segmentation image as an explanation): for the labelled class (ground-truth
+ * metrics) and for the top-1 class (model-truth metrics; the same explanation when they agree).
+ */
+export async function evaluationMaps(model: Model, image: RgbaImage, preprocessing: Preprocessing, method: string, label: number, opts: MethodOptions = {}):
+  Promise<{ label: Explanation; top: Explanation; topClass: number; explanations: number }> {
+  const [topClass] = await topClasses(model, [preprocessImage(image, preprocessing)]);
+  const targets = topClass === label ? [label] : [label, topClass!];
+  const [list] = await explain(model, [image], { ...opts, method, preprocessing, targets: [targets] });
+  return { label: list![0]!, top: list![list!.length - 1]!, topClass: topClass!, explanations: list!.length };
 }

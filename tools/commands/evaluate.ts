@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { readImage } from '../image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
-import { METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import { evaluationMaps, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import type { Model } from '../../src/runtime/model.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
 import { boxesToMask, bboxScore, deletionInsertionBatch, dropIncrease, energyPointingGame, pointingHit, topFractionIoU } from '../../src/xai/metrics/index.js';
@@ -122,18 +122,12 @@ export async function evaluateImages(model: Model, images: readonly { a: Annotat
     for (const m of methods) {
       const opts = { batchSize: batch, mu, ...o.methodOptions?.[m] };
       const t = methodTime[m]!;
-      // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class.
-      let t0 = performance.now();
-      const gt = await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: a.label_index });
-      t.ms += performance.now() - t0; t.explanations++;
-      const top1 = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
-      const out = top1.outputs[model.outputs[0]!.name]!.data;
-      let c = 0;
-      for (let i = 1; i < out.length; i++) if (out[i]! > out[c]!) c = i;
-      t0 = performance.now();
-      const top = c === a.label_index ? gt : await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: c });
-      if (c !== a.label_index) { t.ms += performance.now() - t0; t.explanations++; }
-      maps.push({ method: m, gt: gt.map, top: top.map, topClass: c });
+      // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class. The
+      // same entry point as `explain` (segmentation image, masking baseline, batched CAM rows).
+      const t0 = performance.now();
+      const e = await evaluationMaps(model, img, p, m, a.label_index, opts);
+      t.ms += performance.now() - t0; t.explanations += e.explanations;
+      maps.push({ method: m, gt: e.label.map, top: e.top.map, topClass: e.topClass });
       o.onProgress?.(++done, `${a.file} ${m}`);
     }
     for (const prior of ['center', 'random'] as const) {
