@@ -146,7 +146,27 @@ export class Model {
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
   static async load(bytes: Uint8Array, opts: LoadOptions, registry: OpRegistry = defaultRegistry): Promise<Model> {
-    const graph = decodeOnnx(bytes);
+    return Model.fromGraph(decodeOnnx(bytes), opts, registry);
+  }
+
+  /**
+   * A new model on the same device with some initializers (weights) replaced, each by values of
+   * the same size: what the model-randomisation sanity check loads. This model is unchanged; the
+   * new one owns its own weights and plans (destroy it too).
+   */
+  async withWeights(replace: ReadonlyMap<string, Float32Array>, opts: Partial<LoadOptions> = {}): Promise<Model> {
+    this.checkAlive();
+    const initializers = new Map(this.graph.initializers);
+    for (const [name, data] of replace) {
+      const old = initializers.get(name);
+      if (!old) throw new InputError(`the model has no initializer '${name}'`);
+      if (old.data.length !== data.length) throw new InputError(`initializer '${name}' has ${old.data.length} values, got ${data.length}`);
+      initializers.set(name, { dtype: 'float32', shape: [...old.shape], data });
+    }
+    return Model.fromGraph({ ...this.graph, initializers }, { ...this.opts, ...opts }, this.registry);
+  }
+
+  private static async fromGraph(graph: Graph, opts: LoadOptions, registry: OpRegistry): Promise<Model> {
     registry.checkSupported(graph.nodes);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {

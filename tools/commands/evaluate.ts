@@ -13,7 +13,8 @@ import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImag
 import { evaluationMaps, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import type { Model } from '../../src/runtime/model.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
-import { boxesToMask, bboxScore, deletionInsertionBatch, dropIncrease, energyPointingGame, pointingHit, topFractionIoU } from '../../src/xai/metrics/index.js';
+import { boxesToMask, pointingHit } from '../../src/xai/metrics/index.js';
+import { EVALUATION_METRICS } from '../../src/xai/metrics/registry.js';
 import { csv, fmt, markdownTable, ProgressBar, summarise, type Summary } from '../eval-stats.js';
 
 export const evaluateHelp = `Usage: webgpu-xai evaluate [--model M.onnx] [--images DIR] [--methods LIST] [options]
@@ -30,14 +31,18 @@ and writes a table of means with 95% intervals as Markdown and CSV.
   --step N            pixels per deletion/insertion step (default 1792 = 224·8, the RISE batch setting)
   --batch N           forward passes per batch (default 32)
   --mu X              SISE's μ (default 0)
+  --sanity            also the model-randomisation sanity check (Adebayo et al.): mean Spearman ρ of
+                      each method's map with the maps after re-initialising the top 1, 2, 3 weighted
+                      layers (cascading); lower is better; costly (3 model copies per map)
 ${PREPROCESS_HELP}
   --out DIR           where evaluation.md and evaluation.csv go (default: out/eval)
   -h, --help          this text`;
 
 export interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
 
+/** The table's metrics: the registry's (src/xai/metrics/registry.ts) with the pointing game after the ground-truth ones. */
 export const METRICS = ['EBPG', 'Bbox', 'mIoU', 'Pointing', 'Deletion AUC', 'Insertion AUC', 'Drop %', 'Increase %'] as const;
-export type Metric = (typeof METRICS)[number];
+export type Metric = (typeof METRICS)[number] | 'Randomisation ρ';
 
 /** Gaussian centre prior (σ = a quarter of the side) and a seeded uniform random map. */
 function priorMap(kind: 'center' | 'random', h: number, w: number, seed: number): SaliencyMap {
@@ -74,6 +79,8 @@ export interface EvaluateOptions {
   batch: number;
   /** SISE's μ. */
   mu: number;
+  /** Also run the optional metrics of the registry (the model-randomisation sanity check). */
+  sanity?: boolean;
   /** Extra options per method (e.g. `{ rise: { masks: 500 } }`), merged over the defaults above. */
   methodOptions?: Readonly<Record<string, MethodOptions>>;
   /** Called after each method on each image: units done (image × method) and a label. */
@@ -135,41 +142,41 @@ export async function evaluateImages(model: Model, images: readonly { a: Annotat
       maps.push({ method: prior, gt: pm, top: pm });
     }
     const t0 = performance.now();
-    const causal = await deletionInsertionBatch(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { step, batchSize: batch });
-    const di = await dropIncrease(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { forms: ['top'], batchSize: batch });
+    // Every metric of the registry (src/xai/metrics/registry.ts), the optional ones when asked.
+    const x = { model, image: img, preprocessing: p, tensor: prep.tensor, transform: prep.transform, boxes: mask, label: a.label_index,
+      maps: maps.map((m) => ({ ...m, prior: m.method === 'center' || m.method === 'random' })), step, batch,
+      methodOptions: (m: string) => ({ batchSize: batch, mu, ...o.methodOptions?.[m] }), shared: new Map<string, Promise<unknown>>() };
+    const values: Partial<Record<Metric, number>>[] = maps.map(() => ({}));
+    for (const metric of EVALUATION_METRICS) {
+      if (metric.optional && !o.sanity) continue;
+      (await metric.compute(x)).forEach((v, i) => { if (v !== undefined) values[i]![metric.name as Metric] = v; });
+    }
     metricsMs += performance.now() - t0;
     maps.forEach((m, i) => {
       const orig = mapToOriginal(m.gt, prep.transform);
-      const O = di.top!.O[i]!, Y = di.Y[i]!;
-      perImage.push({
-        file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }),
-        values: {
-          EBPG: 100 * energyPointingGame(orig, mask), Bbox: 100 * bboxScore(orig, mask), mIoU: 100 * topFractionIoU(orig, mask),
-          'Deletion AUC': causal[i]!.deletion!.auc, 'Insertion AUC': causal[i]!.insertion!.auc,
-          'Drop %': (100 * Math.max(0, Y - O)) / Y, 'Increase %': O > Y ? 100 : 0,
-        },
-      });
+      perImage.push({ file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }), values: values[i]! });
     });
   }
   return { methods: allMethods, rows: perImage, methodTime, metricsMs };
 }
 
 /** Mean and 95% interval of every metric per method; the pointing game is the mean over classes of the per-class hit rate (spec 7.1). */
-export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly string[]): Record<string, MethodSummary> {
+export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly string[], metrics: readonly Metric[] = METRICS): Record<string, MethodSummary> {
   return Object.fromEntries(methods.map((m) => {
     const mine = rows.filter((r) => r.method === m);
     const byClass = new Map<number, boolean[]>();
     for (const r of mine) byClass.set(r.classId, [...(byClass.get(r.classId) ?? []), r.hit]);
     const classRates = [...byClass.values()].map((h) => (100 * h.filter(Boolean).length) / h.length);
-    const metrics = Object.fromEntries(METRICS.map((k) => [k, k === 'Pointing' ? summarise(classRates) : summarise(mine.map((r) => r.values[k]!))])) as Record<Metric, Summary>;
-    return [m, { images: mine.length, metrics }];
+    const values = (k: Metric) => mine.map((r) => r.values[k]).filter((v): v is number => v !== undefined);
+    const summary = Object.fromEntries(metrics.map((k) => [k, k === 'Pointing' ? summarise(classRates) : summarise(values(k))])) as Record<Metric, Summary>;
+    return [m, { images: mine.length, metrics: summary }];
   }));
 }
 
 export async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
-    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, ...PREPROCESS_ARGS,
+    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, sanity: { type: 'boolean' }, ...PREPROCESS_ARGS,
     out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(evaluateHelp); return; }
@@ -192,13 +199,14 @@ export async function evaluate(argv: string[]): Promise<void> {
   try {
     const { p } = preprocessingFromArgs(model, values);
     const bar = new ProgressBar(images.length * methods.length);
-    const { methods: allMethods, rows: perImage } = await evaluateImages(model, images, p, { methods, step, batch, mu, onProgress: (done, label) => bar.update(done, label) });
+    const { methods: allMethods, rows: perImage } = await evaluateImages(model, images, p, { methods, step, batch, mu, sanity: values.sanity === true, onProgress: (done, label) => bar.update(done, label) });
+    const columns: readonly Metric[] = values.sanity ? [...METRICS, 'Randomisation ρ'] : METRICS;
     bar.finish();
     const table = (subset: typeof perImage) => {
-      const stats = summariseEvaluation(subset, allMethods);
-      return allMethods.map((m) => [m, String(stats[m]!.images), ...METRICS.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
+      const stats = summariseEvaluation(subset, allMethods, columns);
+      return allMethods.map((m) => [m, String(stats[m]!.images), ...columns.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
     };
-    const header = ['method', 'images', ...METRICS.map((k) => `${k} ${/Deletion|Drop/.test(k) ? '↓' : '↑'}`)];
+    const header = ['method', 'images', ...columns.map((k) => `${k} ${/Deletion|Drop|Randomisation/.test(k) ? '↓' : '↑'}`)];
     const smallSet = perImage.filter((r) => r.small);
     const md = [
       `# Evaluation: ${basename(modelPath)} on ${images.length} images of ${dir}`,
@@ -212,8 +220,8 @@ export async function evaluate(argv: string[]): Promise<void> {
       markdownTable(header, table(smallSet)),
       '',
     ].join('\n');
-    const csvText = csv(['file', 'method', 'small_boxes', ...METRICS.filter((k) => k !== 'Pointing'), 'pointing_hit'],
-      perImage.map((r) => [r.file, r.method, r.small ? 1 : 0, ...METRICS.filter((k) => k !== 'Pointing').map((k) => r.values[k]!), r.hit ? 1 : 0]));
+    const csvText = csv(['file', 'method', 'small_boxes', ...columns.filter((k) => k !== 'Pointing'), 'pointing_hit'],
+      perImage.map((r) => [r.file, r.method, r.small ? 1 : 0, ...columns.filter((k) => k !== 'Pointing').map((k) => r.values[k] ?? ''), r.hit ? 1 : 0]));
     mkdirSync(outDir, { recursive: true });
     for (const [name, text] of [['evaluation.md', md], ['evaluation.csv', csvText]] as const) {
       writeFileSync(join(outDir, `${name}.tmp`), text);
