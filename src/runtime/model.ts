@@ -124,6 +124,8 @@ export class Model {
   private readonly weights = new Map<string, GPUBuffer>();
   /** Forward and gradient plans, leased by the calls using them. */
   private readonly plans: PlanCache;
+  /** Specialised graphs by input shapes, kept tensors and fusion; see specialize. */
+  private readonly specialized = new Map<string, SpecializedGraph>();
   private readonly constants: Map<string, HostTensor>;
   private destroyed = false;
   /** undefined: tuning off (static chooser only). */
@@ -250,11 +252,20 @@ export class Model {
     return out;
   }
 
-  /** The specialised, fused graph for these input shapes (what a plan executes). */
+  /**
+   * The specialised, fused graph for these input shapes (what a plan executes). Cached per input
+   * shapes, kept tensors and fusion (the last 16): methods, plans and the batch fitting ask for the
+   * same graphs many times. The graph is shared: callers read it, never change it.
+   */
   specialize(shapes: ReadonlyMap<string, number[]>, keep: ReadonlySet<string>, fuse = this.opts.fuse !== false): SpecializedGraph {
+    const key = JSON.stringify([[...shapes], [...keep].sort(), fuse]);
+    const hit = this.specialized.get(key);
+    if (hit) { this.specialized.delete(key); this.specialized.set(key, hit); return hit; }
     const batch = [...shapes.values()][0]?.[0];
     const g = specialize(this.graph, this.registry, { constants: this.constants, inputShapes: shapes, declaredBatch: this.declaredBatch, batch });
     fuseGraph(g, { keep, fuse });
+    this.specialized.set(key, g);
+    if (this.specialized.size > 16) this.specialized.delete(this.specialized.keys().next().value!);
     return g;
   }
 
