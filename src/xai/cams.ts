@@ -112,7 +112,8 @@ export function defineGradientCam<O extends CamOptions>(method: string, recipe: 
     const s = new ExplainSession(model, image, opts);
     try {
       const mode: ScoreMode = opts.scoreMode ?? 'logit';
-      const { classIndex } = await s.classify(mode);
+      // A given class needs no classification pass: the gradient pass computes Ψ and checks the class.
+      const classIndex = opts.classIndex ?? (await s.classify(mode)).classIndex;
       s.phase('classify');
       const [e] = await rowsOf(s, s.image, [{ image: 0, classIndex }], opts, mode);
       s.phase('map');
