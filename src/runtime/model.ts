@@ -4,7 +4,7 @@
  */
 import type { Graph, ValueInfo } from './graph.js';
 import type { GpuContext } from './device.js';
-import { throwIfDeviceFailed } from './device.js';
+import { tensorByteLimit, throwIfDeviceFailed } from './device.js';
 import { decodeOnnx } from './onnx.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
 import { fuseGraph } from './fuse.js';
@@ -401,7 +401,7 @@ export class Model {
 
   /** The most bytes one plan tensor may take: a storage binding, and a buffer. */
   private tensorLimit(): number {
-    return Math.min(this.gpu.traits.maxStorageBufferBindingSize, Number(this.gpu.device.limits.maxBufferSize));
+    return tensorByteLimit(this.gpu);
   }
 
   /**

@@ -13,6 +13,7 @@ import { checkRiseMaskParams, riseAccumulateProgram, riseCellSize, riseClassChun
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { mapDistanceProgram, minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { GraphError, InputError } from '../runtime/errors.js';
+import { tensorByteLimit } from '../runtime/device.js';
 import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
@@ -138,7 +139,7 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
     const c = s.compute;
     const masks = c.alloc([batch, s.height, s.width], 'rise-masks');
     const base = c.upload(baselineOf(opts.baseline, s.channels), [s.channels], 'baseline');
-    const limit = Math.min(c.ctx.traits.maxStorageBufferBindingSize, Number(c.device.limits.maxBufferSize));
+    const limit = tensorByteLimit(c.gpu);
     const chunks = riseClassChunks(k, P, limit).map((ch) => {
       const acc = c.alloc([ch.kc, s.height, s.width], 'rise-saliency');
       c.fill(acc, 0);

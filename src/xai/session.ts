@@ -10,7 +10,7 @@ import { GpuCompute } from '../runtime/compute.js';
 import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
 import type { PlanLease } from '../runtime/plan-cache.js';
 import { seedOf, type GradientOptions, type GradientPlan } from '../runtime/reverse.js';
-import type { GpuContext } from '../runtime/device.js';
+import { tensorByteLimit, type GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
 import type { SaliencyMap } from './explanation.js';
@@ -45,7 +45,7 @@ export interface CommonOptions {
  * unless `rowBytes` names a larger one.
  */
 export function maxOwnBatch(gpu: GpuContext, inputShape: readonly number[], rowBytes: readonly number[] = []): number {
-  const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+  const limit = tensorByteLimit(gpu);
   const perRow = Math.max(4 * inputShape.slice(1).reduce((a, b) => a * b, 1), ...rowBytes);
   return Math.max(1, Math.floor(limit / perRow));
 }
