@@ -6,6 +6,8 @@ import { evaluate, evaluateHelp } from './commands/evaluate.js';
 import { explain, explainHelp } from './commands/explain.js';
 import { layers, layersHelp } from './commands/layers.js';
 import { tune, tuneHelp } from './commands/tune.js';
+import { queue, queueHelp } from './commands/queue.js';
+import { worker, workerHelp } from './commands/worker.js';
 import { runCommand, UsageError } from './cli-common.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
@@ -15,6 +17,8 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   profile: { run: profile, help: profileHelp },
   evaluate: { run: evaluate, help: evaluateHelp },
   tune: { run: tune, help: tuneHelp },
+  queue: { run: queue, help: queueHelp },
+  worker: { run: worker, help: workerHelp },
 };
 
 const usage = `Usage: webgpu-xai <command> [options]

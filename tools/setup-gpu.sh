@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes WebGPU usable in Node on a machine without a GPU, and installs the ONNX conformance data;
-# with --browser (the test command) also Debian's Chromium, for the web page test.
+# with --browser (the test command) also Debian's Chromium, for the web page test; with --redis
+# (the test command, bench:queue) Debian's redis-server, which the queue tests start on a loopback port.
 # Idempotent: when Dawn already finds an adapter and the rest is present it returns at once.
 # Why: Dawn rejects bookworm's stock Mesa 22.3 lavapipe; the bookworm-backports build (25.x) works.
 set -euo pipefail
@@ -11,13 +12,15 @@ have_adapter() { node tools/probe-adapter.mjs >/dev/null 2>&1; }
 have_testdata() { [ -d /usr/share/libonnx-testdata/data/node ]; }
 want_browser=0; for a in "$@"; do [ "$a" = --browser ] && want_browser=1; done
 have_browser() { [ "$want_browser" = 0 ] || [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; }
+want_redis=0; for a in "$@"; do [ "$a" = --redis ] && want_redis=1; done
+have_redis() { [ "$want_redis" = 0 ] || command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; }
 
 # Dependencies: install when missing or when the lockfile changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if have_adapter && have_testdata && have_browser; then exit 0; fi
+if have_adapter && have_testdata && have_browser && have_redis; then exit 0; fi
 
 if ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then
   if ! have_adapter; then
@@ -26,6 +29,7 @@ if ! command -v apt-get >/dev/null 2>&1 || [ ! -f /etc/debian_version ]; then
   fi
   have_testdata || echo "setup-gpu: not Debian, so no libonnx-testdata; the conformance tests will be skipped." >&2
   have_browser || echo "setup-gpu: not Debian, so no Chromium installed; set CHROMIUM_PATH or the web page test will be skipped." >&2
+  have_redis || echo "setup-gpu: not Debian, so no redis-server installed; put one on PATH or the queue tests will be skipped." >&2
   exit 0
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -54,6 +58,12 @@ if ! have_browser; then
   [ "$updated" = 1 ] || { $SUDO apt-get update -qq; updated=1; }
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
     echo "setup-gpu: chromium is not available; the web page test will be skipped." >&2
+fi
+if ! have_redis; then
+  [ "$updated" = 1 ] || { $SUDO apt-get update -qq; updated=1; }
+  # The package's service is not wanted: the tests start their own server in a temporary folder.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null || \
+    echo "setup-gpu: redis-server is not available; the queue tests will be skipped." >&2
 fi
 if ! node tools/probe-adapter.mjs; then
   echo "setup-gpu: still no WebGPU adapter after installing lavapipe." >&2

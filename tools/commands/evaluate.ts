@@ -5,8 +5,8 @@
  * boxes cover at most half of the crop reported separately.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { readImage } from '../image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
@@ -15,7 +15,11 @@ import type { Model } from '../../src/runtime/model.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
 import { boxesToMask, pointingHit } from '../../src/xai/metrics/index.js';
 import { EVALUATION_METRICS } from '../../src/xai/metrics/registry.js';
-import { csv, fmt, markdownTable, ProgressBar, summarise, type Summary } from '../eval-stats.js';
+import { csv, fmt, markdownTable, summarise, type Summary } from '../eval-stats.js';
+import { writeFilesAtomically } from '../dataset/atomic-write.js';
+import { FolderStore } from '../dataset/store.js';
+import { PartialFailure } from '../dataset/explain-command.js';
+import { EVAL_ROWS, evaluateResumable, evaluationSettings } from '../dataset/evaluate-run.js';
 
 export const evaluateHelp = `Usage: webgpu-xai evaluate [--model M.onnx] [--images DIR] [--methods LIST] [options]
 
@@ -35,7 +39,10 @@ and writes a table of means with 95% intervals as Markdown and CSV.
                       each method's map with the maps after re-initialising the top 1, 2, 3 weighted
                       layers (cascading); lower is better; costly (3 model copies per map)
 ${PREPROCESS_HELP}
-  --out DIR           where evaluation.md and evaluation.csv go (default: out/eval)
+  --out DIR           where evaluation.md and evaluation.csv go (default: out/eval); each image's
+                      rows are kept in DIR/evaluation-rows.jsonl as it finishes, and running the
+                      same command again evaluates only the images not done yet ('webgpu-xai
+                      queue evaluate' spreads the same run over GPUs)
   -h, --help          this text`;
 
 export interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
@@ -99,8 +106,8 @@ export interface EvaluationResult {
 
 export interface MethodSummary { images: number; metrics: Record<Metric, Summary> }
 
-/** Reads annotations.json (default: DIR/annotations.json) and the first `limit` images it lists. */
-export function loadAnnotatedImages(dir: string, annotations: string | undefined, limit = Infinity): { a: Annotation; img: ReturnType<typeof readImage> }[] {
+/** Reads annotations.json (default: DIR/annotations.json): the first `limit` images it lists. */
+export function loadAnnotations(dir: string, annotations: string | undefined, limit = Infinity): Annotation[] {
   const annPath = annotations ?? join(dir, 'annotations.json');
   if (!existsSync(annPath)) throw new UsageError(`annotations not found: ${annPath}`);
   let anns: Annotation[];
@@ -110,18 +117,28 @@ export function loadAnnotatedImages(dir: string, annotations: string | undefined
     throw new UsageError(`cannot read annotations ${annPath}: ${(e as Error).message}`);
   }
   if (!anns?.length) throw new UsageError(`${annPath} lists no images`);
-  return anns.map((a) => ({ a, img: readImage(join(dir, a.file)) }));
+  return anns;
 }
 
-/** Every metric for every method (and the two prior maps) on every image: per-image rows. */
-export async function evaluateImages(model: Model, images: readonly { a: Annotation; img: RgbaImage }[], p: Preprocessing, o: EvaluateOptions): Promise<EvaluationResult> {
+/** Reads annotations.json (default: DIR/annotations.json) and the first `limit` images it lists. */
+export function loadAnnotatedImages(dir: string, annotations: string | undefined, limit = Infinity): { a: Annotation; img: ReturnType<typeof readImage> }[] {
+  return loadAnnotations(dir, annotations, limit).map((a) => ({ a, img: readImage(join(dir, a.file)) }));
+}
+
+/**
+ * Every metric for every method (and the two prior maps) on every image: per-image rows.
+ *
+ * `index` is the image's place in the whole dataset (default: its place in `images`): it seeds the
+ * random prior map, so a run resumed or split into chunks gives the same rows.
+ */
+export async function evaluateImages(model: Model, images: readonly { a: Annotation; img: RgbaImage; index?: number }[], p: Preprocessing, o: EvaluateOptions): Promise<EvaluationResult> {
   const { methods, step, batch, mu } = o;
   const allMethods = [...methods, 'center', 'random'];
   const perImage: EvalRow[] = [];
   const methodTime: EvaluationResult['methodTime'] = Object.fromEntries(methods.map((m) => [m, { ms: 0, explanations: 0 }]));
   let metricsMs = 0;
   let done = 0;
-  for (const { a, img } of images) {
+  for (const [k, { a, img, index }] of images.entries()) {
     const prep = preprocessImage(img, p);
     const small = cropCoverage(a, prep.transform) <= 0.5;
     const mask = boxesToMask(a.boxes.map(([xmin, ymin, xmax, ymax]) => ({ xmin: xmin!, ymin: ymin!, xmax: xmax!, ymax: ymax! })), a.width, a.height);
@@ -138,7 +155,7 @@ export async function evaluateImages(model: Model, images: readonly { a: Annotat
       o.onProgress?.(++done, `${a.file} ${m}`);
     }
     for (const prior of ['center', 'random'] as const) {
-      const pm = priorMap(prior, p.size, p.size, 7 + perImage.length);
+      const pm = priorMap(prior, p.size, p.size, 7 + (index ?? k) * allMethods.length);
       maps.push({ method: prior, gt: pm, top: pm });
     }
     const t0 = performance.now();
@@ -173,13 +190,43 @@ export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly 
   }));
 }
 
-export async function evaluate(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: {
-    model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
-    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, sanity: { type: 'boolean' }, ...PREPROCESS_ARGS,
-    out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  }, strict: true });
-  if (values.help) { console.log(evaluateHelp); return; }
+/** What the report says about the run besides the rows. */
+export interface ReportMeta {
+  model: string; images: number; dir: string; adapter: string; step: number; failed: readonly { file: string; error: string }[];
+  /** The table's columns (default METRICS; evaluate --sanity adds the randomisation check). */
+  metrics?: readonly Metric[];
+}
+
+/** The Markdown tables (all images, and the small-box subset) and the per-image CSV of an evaluation. */
+export function evaluationReport(rows: readonly EvalRow[], allMethods: readonly string[], meta: ReportMeta): { md: string; csvText: string } {
+  const columns = meta.metrics ?? METRICS;
+  const table = (subset: readonly EvalRow[]) => {
+    const stats = summariseEvaluation(subset, allMethods, columns);
+    return allMethods.map((m) => [m, String(stats[m]!.images), ...columns.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
+  };
+  const header = ['method', 'images', ...columns.map((k) => `${k} ${/Deletion|Drop|Randomisation/.test(k) ? '↓' : '↑'}`)];
+  const smallSet = rows.filter((r) => r.small);
+  const md = [
+    `# Evaluation: ${meta.model} on ${meta.images} images of ${meta.dir}`,
+    '',
+    `Adapter: ${meta.adapter}. Methods explain the labelled class for EBPG, Bbox, mIoU and the pointing game (maps on the original image's pixels, boxes as annotated) and the top-1 class for deletion/insertion (step ${meta.step}, spec 7.6) and Drop/Increase (SISE's top-15% form, spec 7.5). Mean [95% interval]; the pointing game is the mean over classes of the per-class hit rate (15 px).`,
+    '',
+    markdownTable(header, table(rows)),
+    '',
+    `Images whose boxes cover at most half of the 224 crop (${new Set(smallSet.map((r) => r.file)).size} images): box metrics are less dominated by chance here.`,
+    '',
+    markdownTable(header, table(smallSet)),
+    '',
+    ...(meta.failed.length ? [`Failed (not in the tables): ${meta.failed.map((f) => `${f.file} (${f.error})`).join('; ')}`, ''] : []),
+  ].join('\n');
+  const csvText = csv(['file', 'method', 'small_boxes', ...columns.filter((k) => k !== 'Pointing'), 'pointing_hit'],
+    rows.map((r) => [r.file, r.method, r.small ? 1 : 0, ...columns.filter((k) => k !== 'Pointing').map((k) => r.values[k] ?? ''), r.hit ? 1 : 0]));
+  return { md, csvText };
+}
+
+/** Checks evaluate's options (shared with `queue evaluate`); UsageError otherwise. */
+export function evaluateArguments(values: { step?: string; batch?: string; limit?: string; mu?: string; methods?: string; images?: string }):
+  { step: number; batch: number; limit: number; mu: number; methods: string[]; dir: string } {
   const int = (v: string | undefined, d: number, name: string) => {
     const n = v === undefined ? d : Number(v);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
@@ -192,43 +239,38 @@ export async function evaluate(argv: string[]): Promise<void> {
   const methods = (values.methods ?? 'sise,gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methods) if (!METHODS[m]) throw new UsageError(`unknown method '${m}' (available: ${Object.keys(METHODS).join(', ')})`);
   const dir = values.images ?? join(SHARED, 'images', 'imagenet-val');
-  const images = loadAnnotatedImages(dir, values.annotations, limit);
+  return { step, batch, limit, mu, methods, dir };
+}
+
+/** The preprocessing options as typed (the run's settings record them). */
+export function preprocessArgs(v: { [K in keyof typeof PREPROCESS_ARGS]?: string }): Record<string, string | undefined> {
+  return Object.fromEntries(Object.keys(PREPROCESS_ARGS).map((k) => [k, v[k as keyof typeof PREPROCESS_ARGS]]));
+}
+
+export async function evaluate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
+    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, sanity: { type: 'boolean' }, ...PREPROCESS_ARGS,
+    out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, strict: true });
+  if (values.help) { console.log(evaluateHelp); return; }
+  const { step, batch, limit, mu, methods, dir } = evaluateArguments(values);
+  const sanity = values.sanity === true;
+  const anns = loadAnnotations(dir, values.annotations, limit);
   const outDir = values.out ?? 'out/eval';
   const modelPath = resolveModelPath(values.model);
   const { model, gpu } = await openModel(modelPath);
   try {
     const { p } = preprocessingFromArgs(model, values);
-    const bar = new ProgressBar(images.length * methods.length);
-    const { methods: allMethods, rows: perImage } = await evaluateImages(model, images, p, { methods, step, batch, mu, sanity: values.sanity === true, onProgress: (done, label) => bar.update(done, label) });
-    const columns: readonly Metric[] = values.sanity ? [...METRICS, 'Randomisation ρ'] : METRICS;
-    bar.finish();
-    const table = (subset: typeof perImage) => {
-      const stats = summariseEvaluation(subset, allMethods, columns);
-      return allMethods.map((m) => [m, String(stats[m]!.images), ...columns.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
-    };
-    const header = ['method', 'images', ...columns.map((k) => `${k} ${/Deletion|Drop|Randomisation/.test(k) ? '↓' : '↑'}`)];
-    const smallSet = perImage.filter((r) => r.small);
-    const md = [
-      `# Evaluation: ${basename(modelPath)} on ${images.length} images of ${dir}`,
-      '',
-      `Adapter: ${gpu.adapterName}. Methods explain the labelled class for EBPG, Bbox, mIoU and the pointing game (maps on the original image's pixels, boxes as annotated) and the top-1 class for deletion/insertion (step ${step}, spec 7.6) and Drop/Increase (SISE's top-15% form, spec 7.5). Mean [95% interval]; the pointing game is the mean over classes of the per-class hit rate (15 px).`,
-      '',
-      markdownTable(header, table(perImage)),
-      '',
-      `Images whose boxes cover at most half of the 224 crop (${new Set(smallSet.map((r) => r.file)).size} images): box metrics are less dominated by chance here.`,
-      '',
-      markdownTable(header, table(smallSet)),
-      '',
-    ].join('\n');
-    const csvText = csv(['file', 'method', 'small_boxes', ...columns.filter((k) => k !== 'Pointing'), 'pointing_hit'],
-      perImage.map((r) => [r.file, r.method, r.small ? 1 : 0, ...columns.filter((k) => k !== 'Pointing').map((k) => r.values[k] ?? ''), r.hit ? 1 : 0]));
-    mkdirSync(outDir, { recursive: true });
-    for (const [name, text] of [['evaluation.md', md], ['evaluation.csv', csvText]] as const) {
-      writeFileSync(join(outDir, `${name}.tmp`), text);
-      renameSync(join(outDir, `${name}.tmp`), join(outDir, name));
-    }
+    // The sanity check joins the run's settings only when asked, so earlier runs still resume.
+    const settings = { ...evaluationSettings(basename(modelPath), dir, preprocessArgs(values), { methods, step, batch, mu }), ...(sanity ? { sanity } : {}) };
+    const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, settings, dir, anns, p, { methods, step, batch, mu, sanity }, new FolderStore(outDir), gpu.adapterName);
+    const metrics: readonly Metric[] = sanity ? [...METRICS, 'Randomisation ρ'] : METRICS;
+    const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir: resolve(dir), adapter: gpu.adapterName, step, failed, metrics });
+    writeFilesAtomically([{ path: join(outDir, 'evaluation.md'), bytes: md }, { path: join(outDir, 'evaluation.csv'), bytes: csvText }]);
     console.log(md);
     console.log(`written: ${join(outDir, 'evaluation.md')}, ${join(outDir, 'evaluation.csv')}`);
+    if (failed.length) throw new PartialFailure(`${failed.length} of ${anns.length} images failed (rows with status "failed" in ${join(outDir, EVAL_ROWS)}); run the same command again to retry them`);
   } finally {
     model.destroy();
     gpu.destroy();

@@ -1,10 +1,11 @@
 /**
  * `explain`: saliency maps of one or more images with one or more methods, written as overlays
  * (PNG), raw maps (.npy) and summaries (JSON). Everything is validated and computed first; files
- * are written only at the end, each to a temporary name then renamed, so a failure leaves none.
+ * are written only at the end, each to a temporary name then renamed, so a failure leaves none and
+ * keeps every earlier file as it was. `--images` hands a dataset run to tools/dataset/.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { encodePng, readImage } from '../image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
@@ -12,7 +13,9 @@ import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preproce
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { writeFilesAtomically } from '../dataset/atomic-write.js';
+import { explainDataset } from '../dataset/explain-command.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
@@ -21,6 +24,8 @@ Explains a classifier's decision: writes heatmap overlays, raw maps and summarie
 
   --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
   --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --images SPEC    a dataset instead: a folder (recursive), a list file or a glob; resumable run
+                   with an index (docs/datasets.md)
   --method NAME    ${Object.keys(METHODS).join(' | ')}; repeat or comma-separate for several (default: sise)
   --class K        class index to explain (default: each image's top-1 class)
   --out DIR        output folder, created if missing (default: ./out)
@@ -51,9 +56,10 @@ export async function explain(argv: string[]): Promise<void> {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string', multiple: true },
     class: { type: 'string' }, out: { type: 'string' }, ...PREPROCESS_ARGS, labels: { type: 'string' },
     batch: { type: 'string' }, mu: { type: 'string' }, layers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    seed: { type: 'string' }, param: { type: 'string', multiple: true },
+    seed: { type: 'string' }, param: { type: 'string', multiple: true }, images: { type: 'string' },
   }, strict: true });
   if (values.help) { console.log(explainHelp); return; }
+  if (values.images !== undefined) return explainDataset({ ...values, images: values.images });
 
   // ---- arguments (no GPU, no files touched)
   const methods = [...new Set((values.method ?? ['sise']).flatMap((m) => m.split(',')).map((m) => m.trim().toLowerCase()).filter(Boolean))];
@@ -133,7 +139,7 @@ export async function explain(argv: string[]): Promise<void> {
       if (tiles.length > 1) pending.push({ path: join(outDir, `${stems[i]}.grid.png`), bytes: encodePng(overlayGrid(tiles)) });
     }
 
-    writeAll(outDir, pending);
+    writeFilesAtomically(pending);
     console.log(`\nwrote ${pending.length} files to ${outDir} (overlay width = image width + ${images.map((im) => colorbarWidth(im.height)).filter((v, k, a) => a.indexOf(v) === k).join('/')} px colour bar)`);
     for (const o of overlays) console.log(`overlay: ${o}`);
   } finally {
@@ -142,7 +148,7 @@ export async function explain(argv: string[]): Promise<void> {
   }
 }
 
-function summary(e: Explanation, c: {
+export function summary(e: Explanation, c: {
   method: string; wall: number; nameOf: (k: number) => string; adapter: string; modelPath: string; imagePath: string;
   img: RgbaImage; presetName: string; top5: number[]; probs: Float32Array;
 }): Record<string, unknown> {
@@ -166,27 +172,6 @@ function summary(e: Explanation, c: {
     map: { min, max },
     top5: c.top5.map((k) => ({ index: k, name: c.nameOf(k), probability: c.probs[k] })),
   };
-}
-
-/** Writes every file to a temporary name, then renames them all; on any failure removes what it wrote. */
-function writeAll(dir: string, files: Pending[]): void {
-  const createdDir = !existsSync(dir);
-  const temps: string[] = [];
-  const renamed: string[] = [];
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const f of files) {
-      const tmp = `${f.path}.tmp-${process.pid}`;
-      temps.push(tmp);
-      writeFileSync(tmp, f.bytes);
-    }
-    files.forEach((f, k) => { renameSync(temps[k]!, f.path); renamed.push(f.path); });
-  } catch (e) {
-    for (const t of temps) rmSync(t, { force: true });
-    for (const r of renamed) rmSync(r, { force: true });
-    if (createdDir) rmSync(dir, { recursive: true, force: true });
-    throw new OutputError(`cannot write to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 // Progress of long methods on a terminal: one line, rewritten at most every half second.
