@@ -14,9 +14,15 @@ export type { TuneOptions, TuneReport, TunedGeometry, TuneProgress } from './run
 export { localStorageTuningStore, memoryTuningStore, type TuningStore, type TunedChoice } from './runtime/tuning-cache.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';
 export { preprocessImage, PRESETS, guessPreset, presetForInput, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
-export { explainImage, METHODS, type MethodOptions } from './xai/explain.js';
+export { explain, explainImage, methodInputs, METHODS, type MethodOptions, type ExplainRequest, type Target } from './xai/explain.js';
 export { sise, adaSise, selectChannels, type SiseOptions } from './xai/sise.js';
-export { gradCam, gradCamPlusPlus, scoreCam, type CamOptions, type GradCamPlusPlusOptions } from './xai/cams.js';
+export { gradCam, gradCamPlusPlus, scoreCam, defineGradientCam, type CamOptions, type GradCamPlusPlusOptions, type CamInputs, type CamRecipe, type GradientCamMethod, type ExplainRow } from './xai/cams.js';
+export { layerCam } from './xai/layercam.js';
+export { xGradCam } from './xai/xgradcam.js';
+export { hiResCam } from './xai/hirescam.js';
+export { ExplainSession, PlanLeases } from './xai/session.js';
+export { Command, ForwardPass, ScoringPass, GradientPass, type ScoringOptions } from './xai/scoring.js';
+export type { PlanLease } from './runtime/plan-cache.js';
 export { detectBlocks, type BlockLayer } from './xai/blocks.js';
 export { rise, riseParams, type RiseOptions, type RiseExplanation } from './xai/rise.js';
 export { iassa, iassaParams, type IassaOptions, type IassaExplanation } from './xai/iassa.js';

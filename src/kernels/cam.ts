@@ -4,7 +4,7 @@
  */
 import type { BuildContext, KernelProgram } from './types.js';
 import { resize2dDispatch } from './resize.js';
-import { CHANNEL_STATS_WGSL, GRADCAMPP_WEIGHTS_WGSL, WEIGHTED_SUM_WGSL } from '../wgsl/cam.js';
+import { CHANNEL_STATS_WGSL, GRADCAMPP_WEIGHTS_WGSL, GRADIENT_PRODUCT_SUM_WGSL, WEIGHTED_SUM_WGSL, XGRADCAM_WEIGHTS_WGSL } from '../wgsl/cam.js';
 
 function channelGrid(channels: number): [number, number, number] {
   return channels <= 65535 ? [channels, 1, 1] : [65535, Math.ceil(channels / 65535), 1];
@@ -37,6 +37,21 @@ export function gradCamPlusPlusWeightsProgram(ctx: BuildContext, channels: numbe
 export function weightedChannelSumProgram(ctx: BuildContext, channels: number, pixels: number, relu: boolean, w = { stride: 1, offset: 0 }, offsetA = 0): KernelProgram {
   return { dispatches: [{ label: 'weighted-channel-sum', pipeline: ctx.pipeline(WEIGHTED_SUM_WGSL), workgroups: [Math.ceil(pixels / 64), 1, 1],
     bindings: [{ input: 0 }, { input: 1 }, { output: 0 }, { uniform: new Uint32Array([channels, pixels, offsetA, relu ? 1 : 0, w.stride, w.offset, 0, 0]).buffer }] }] };
+}
+
+/**
+ * cam [P] = ReLU(Σ_c f(G_c) ⊙ A_c) with features { input: 0 } and gradients { input: 1 } [C, P]:
+ * f = identity (HiResCAM) or ReLU when `reluGradient` (LayerCAM); output { output: 0 }.
+ */
+export function gradientProductSumProgram(ctx: BuildContext, channels: number, pixels: number, reluGradient: boolean): KernelProgram {
+  return { dispatches: [{ label: 'gradient-product-sum', pipeline: ctx.pipeline(GRADIENT_PRODUCT_SUM_WGSL), workgroups: [Math.ceil(pixels / 64), 1, 1],
+    bindings: [{ input: 0 }, { input: 1 }, { output: 0 }, { uniform: new Uint32Array([channels, pixels, reluGradient ? 1 : 0, 0]).buffer }] }] };
+}
+
+/** XGrad-CAM weights w [C] = Σ_p A·G / (Σ_p A + 1e-7) from features { input: 0 } and gradients { input: 1 }. */
+export function xGradCamWeightsProgram(ctx: BuildContext, channels: number, pixels: number): KernelProgram {
+  return { dispatches: [{ label: 'xgradcam-weights', pipeline: ctx.pipeline(XGRADCAM_WEIGHTS_WGSL), workgroups: channelGrid(channels),
+    bindings: [{ input: 0 }, { input: 1 }, { output: 0 }, { uniform: new Uint32Array([channels, pixels, 0, 0]).buffer }] }] };
 }
 
 /**

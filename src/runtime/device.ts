@@ -139,6 +139,14 @@ function plainInfo(info: GPUAdapterInfo & { subgroupMinSize?: number; subgroupMa
   return { vendor: info.vendor, architecture: info.architecture, description: info.description, device: info.device, subgroupMinSize: info.subgroupMinSize, subgroupMaxSize: info.subgroupMaxSize };
 }
 
+/**
+ * The most bytes one tensor may take on this device: one storage binding, and one buffer. The one
+ * definition of the limit that plans, gradient plans and the methods' own tensors are sized by.
+ */
+export function tensorByteLimit(gpu: GpuContext): number {
+  return Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+}
+
 /** Throws the first captured device error, if any (and clears the list). */
 export function throwIfDeviceFailed(ctx: GpuContext): void {
   if (ctx.lost) throw ctx.lost;

@@ -4,7 +4,7 @@
  */
 import type { Graph, ValueInfo } from './graph.js';
 import type { GpuContext } from './device.js';
-import { throwIfDeviceFailed } from './device.js';
+import { tensorByteLimit, throwIfDeviceFailed } from './device.js';
 import { decodeOnnx } from './onnx.js';
 import { validateGraph } from './validate.js';
 import { specialize, type SpecializedGraph } from './specialize.js';
@@ -15,6 +15,7 @@ import type { ExternalDataSource } from './external-data.js';
 import { ExecutionPlan, type BatchPlan, type GpuTensor } from './plan.js';
 import { SplitPlan, chunkRanges, evenChunks, splitObstacle } from './split-plan.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { PlanCache, type PlanLease } from './plan-cache.js';
 import type { BuildContext } from '../kernels/types.js';
 import { defaultRegistry } from '../kernels/all.js';
 import type { OpRegistry } from '../kernels/registry.js';
@@ -39,8 +40,16 @@ export interface LoadOptions {
   warmup?: boolean;
   /** Fuse BatchNormalization, residual Add and activations into convolutions (default true). */
   fuse?: boolean;
-  /** Plans kept alive at once (each holds its activation buffers); default 4. */
+  /**
+   * Idle plans (forward and gradient) kept for reuse, at most; default 6. Plans in use by a call
+   * are never freed, whatever their number (see Model, concurrency).
+   */
   maxCachedPlans?: number;
+  /**
+   * Bytes of GPU memory of all cached plans (in use or idle) above which idle plans are freed,
+   * least recently used first; default 1 GiB. Plans in use are never freed.
+   */
+  planCacheBytes?: number;
   /**
    * Kernel self-tuning (default on). Before a plan for a new shape is built (at load for batch 1,
    * then on the first run, explanation or `model.tune` at any other batch), the convolution and
@@ -98,9 +107,11 @@ function hashFloats(d: Float32Array | Float64Array): number {
   return h ^ d.length;
 }
 
-// One cache per device: models loaded on the same device share compiled kernels.
+// One cache per device: models loaded on the same device, and the explanation sessions that run
+// them, share compiled kernels.
 const pipelineCaches = new WeakMap<GPUDevice, PipelineCache>();
-function pipelineCacheFor(device: GPUDevice): PipelineCache {
+/** The device's compiled-kernel cache shared by models and explanation sessions. */
+export function pipelineCacheFor(device: GPUDevice): PipelineCache {
   let c = pipelineCaches.get(device);
   if (!c) { c = new PipelineCache(device); pipelineCaches.set(device, c); }
   return c;
@@ -118,13 +129,24 @@ export interface KernelSource {
   wgsl: string;
 }
 
+/**
+ * A loaded model. Concurrency: any number of calls (`run`, `gradients`, explanations, metrics) may
+ * be in flight on one Model at once, with the same results as run one after another. Every call
+ * leases the plans it uses (`acquirePlan`, `acquireGradientPlan`); a lease is exclusive, so a plan
+ * in use is never freed, rebuilt or run by another call, and concurrent calls at the same shapes
+ * each get their own plan (weights and compiled kernels are shared). Idle plans are kept within
+ * `planCacheBytes` and `maxCachedPlans`; plans in use are not bounded. Models are independent of
+ * each other, on one device or several; models on one device share compiled kernels only.
+ */
 export class Model {
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];
   private readonly pipelines: PipelineCache;
   private readonly weights = new Map<string, GPUBuffer>();
-  private readonly plans = new Map<string, BatchPlan>();
-  private readonly gradPlans = new Map<string, GradientPlan>();
+  /** Forward and gradient plans, leased by the calls using them. */
+  private readonly plans: PlanCache;
+  /** Specialised graphs by input shapes, kept tensors and fusion; see specialize. */
+  private readonly specialized = new Map<string, SpecializedGraph>();
   private readonly constants: Map<string, HostTensor>;
   private destroyed = false;
   /** undefined: tuning off (static chooser only). */
@@ -142,6 +164,7 @@ export class Model {
     this.inputs = graph.inputs.filter((i) => !this.constants.has(i.name));
     this.outputs = graph.outputs;
     this.tuneOpts = opts.tune === false ? undefined : opts.tune === true || opts.tune === undefined ? {} : opts.tune;
+    this.plans = new PlanCache({ bytes: opts.planCacheBytes ?? 2 ** 30, idle: opts.maxCachedPlans ?? 6 });
   }
 
   /** Decodes, checks every operator is supported (naming all that are not), and warms the kernels. */
@@ -150,7 +173,28 @@ export class Model {
     validateGraph(decoded, registry, { allowNonFiniteWeights: opts.allowNonFiniteWeights });
     registry.checkSupported(decoded.nodes);
     const expanded = expandGraph(decoded, registry);
-    const graph = opts.channelsLast === 'keep' ? expanded : presentChannelsFirst(expanded);
+    return Model.fromGraph(opts.channelsLast === 'keep' ? expanded : presentChannelsFirst(expanded), opts, registry);
+  }
+
+  /**
+   * A new model on the same device with some initializers (weights) replaced, each by values of
+   * the same size: what the model-randomisation sanity check loads. This model is unchanged; the
+   * new one owns its own weights and plans (destroy it too).
+   */
+  async withWeights(replace: ReadonlyMap<string, Float32Array>, opts: Partial<LoadOptions> = {}): Promise<Model> {
+    this.checkAlive();
+    const initializers = new Map(this.graph.initializers);
+    for (const [name, data] of replace) {
+      const old = initializers.get(name);
+      if (!old) throw new InputError(`the model has no initializer '${name}'`);
+      if (old.data.length !== data.length) throw new InputError(`initializer '${name}' has ${old.data.length} values, got ${data.length}`);
+      initializers.set(name, { dtype: 'float32', shape: [...old.shape], data });
+    }
+    return Model.fromGraph({ ...this.graph, initializers }, { ...this.opts, ...opts }, this.registry);
+  }
+
+  private static async fromGraph(graph: Graph, opts: LoadOptions, registry: OpRegistry): Promise<Model> {
+    registry.checkSupported(graph.nodes);
     const model = new Model(opts.gpu, graph, registry, opts);
     for (const i of model.inputs) {
       if (i.dtype !== 'float32' && i.dtype !== 'float16' && i.dtype !== 'float64') {
@@ -233,11 +277,20 @@ export class Model {
     return out;
   }
 
-  /** The specialised, fused graph for these input shapes (what a plan executes). */
+  /**
+   * The specialised, fused graph for these input shapes (what a plan executes). Cached per input
+   * shapes, kept tensors and fusion (the last 16): methods, plans and the batch fitting ask for the
+   * same graphs many times. The graph is shared: callers read it, never change it.
+   */
   specialize(shapes: ReadonlyMap<string, number[]>, keep: ReadonlySet<string>, fuse = this.opts.fuse !== false): SpecializedGraph {
+    const key = JSON.stringify([[...shapes], [...keep].sort(), fuse]);
+    const hit = this.specialized.get(key);
+    if (hit) { this.specialized.delete(key); this.specialized.set(key, hit); return hit; }
     const batch = [...shapes.values()][0]?.[0];
     const g = specialize(this.graph, this.registry, { constants: this.constants, inputShapes: shapes, declaredBatch: this.declaredBatch, batch });
     fuseGraph(g, { keep, fuse });
+    this.specialized.set(key, g);
+    if (this.specialized.size > 16) this.specialized.delete(this.specialized.keys().next().value!);
     return g;
   }
 
@@ -252,34 +305,46 @@ export class Model {
   plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): BatchPlan {
     this.checkAlive();
     const keepSet = new Set(keep);
-    const key = JSON.stringify([[...shapes], [...keepSet].sort()]);
-    let p = this.plans.get(key);
-    if (p) { this.plans.delete(key); this.plans.set(key, p); return p; }
+    return this.plans.peek(planKey(shapes, keepSet), () => this.buildPlan(shapes, keepSet));
+  }
+
+  /**
+   * `plan` under a lease: the plan stays alive, whatever other calls on this model build, until
+   * `release()` (call it in a `finally`, so cancellation and errors release too). Tunes the kernels
+   * of these shapes on their first use when the model tunes (LoadOptions.tune; bounded by its
+   * budget, and free once the choices are in the adapter's cache). What explanation methods,
+   * metrics and benchmarks use.
+   */
+  async acquirePlan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<PlanLease<BatchPlan>> {
+    await this.tuneFirstUse(shapes);
+    this.checkAlive();
+    const keepSet = new Set(keep);
+    return this.plans.acquire(planKey(shapes, keepSet), () => this.buildPlan(shapes, keepSet));
+  }
+
+  /**
+   * `plan` after tuning these shapes on their first use, without a lease: valid until this model
+   * next builds a plan or a call releases one, so only for synchronous use or a single caller.
+   * Concurrent callers use `acquirePlan`.
+   */
+  async planFor(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
+    await this.tuneFirstUse(shapes);
+    return this.plan(shapes, keep);
+  }
+
+  private buildPlan(shapes: ReadonlyMap<string, number[]>, keepSet: ReadonlySet<string>): BatchPlan {
     const g = this.specialize(shapes, keepSet);
     for (const k of keepSet) if (!g.shapes.has(k)) throw new InputError(`no tensor named '${k}' in the model`);
     const batch = sharedBatch(shapes);
     const { value: inner, rows } = this.fitBatch(g, batch ?? [...shapes.values()][0]?.[0] ?? 1, batch !== undefined,
       (b) => this.specialize(withBatch(shapes, b), keepSet),
       (gb, b) => new ExecutionPlan(this.gpu, gb, this.buildContext(), (name) => this.constTensor(name, gb), b, keepSet));
-    p = batch !== undefined && rows < batch ? new SplitPlan(this.gpu, g, inner, batch, [...g.outputNames, ...keepSet]) : inner;
-    this.plans.set(key, p);
-    const max = this.opts.maxCachedPlans ?? 4;
-    while (this.plans.size > max) {
-      const [oldKey, old] = this.plans.entries().next().value as [string, BatchPlan];
-      this.plans.delete(oldKey);
-      old.destroy();
-    }
-    return p;
+    return batch !== undefined && rows < batch ? new SplitPlan(this.gpu, g, inner, batch, [...g.outputNames, ...keepSet]) : inner;
   }
 
-  /**
-   * The plan explanation methods, metrics and benchmarks use: `plan`, after tuning the kernels of
-   * these shapes on their first use when the model tunes (LoadOptions.tune; bounded by its budget,
-   * and free once the choices are in the adapter's cache).
-   */
-  async planFor(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
-    await this.tuneFirstUse(shapes);
-    return this.plan(shapes, keep);
+  /** Plans cached now, how many a call is using, and the bytes they hold. */
+  get planCacheStats(): { plans: number; inUse: number; bytes: number } {
+    return this.plans.stats;
   }
 
   /**
@@ -361,7 +426,7 @@ export class Model {
 
   /** The most bytes one plan tensor may take: a storage binding, and a buffer. */
   private tensorLimit(): number {
-    return Math.min(this.gpu.traits.maxStorageBufferBindingSize, Number(this.gpu.device.limits.maxBufferSize));
+    return tensorByteLimit(this.gpu);
   }
 
   /**
@@ -370,18 +435,18 @@ export class Model {
    */
   gradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): GradientPlan {
     this.checkAlive();
-    const key = JSON.stringify(['grad', [...shapes], [...opts.wrt].sort(), opts.mode]);
-    let p = this.gradPlans.get(key);
-    if (p) return p;
+    return this.plans.peek(gradKey(shapes, opts), () => this.buildGradientPlan(shapes, opts));
+  }
+
+  /** `gradientPlan` under a lease (see acquirePlan): alive until `release()`. */
+  acquireGradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): PlanLease<GradientPlan> {
+    this.checkAlive();
+    return this.plans.acquire(gradKey(shapes, opts), () => this.buildGradientPlan(shapes, opts));
+  }
+
+  private buildGradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): GradientPlan {
     const g = this.specialize(shapes, new Set(), false);
-    p = new GradientPlan(this.gpu, g, this.buildContext(), (name) => this.constTensor(name, g), [...shapes.values()][0]?.[0] ?? 1, opts);
-    this.gradPlans.set(key, p);
-    while (this.gradPlans.size > 2) {
-      const [k, old] = this.gradPlans.entries().next().value as [string, GradientPlan];
-      this.gradPlans.delete(k);
-      old.destroy();
-    }
-    return p;
+    return new GradientPlan(this.gpu, g, this.buildContext(), (name) => this.constTensor(name, g), [...shapes.values()][0]?.[0] ?? 1, opts);
   }
 
   /**
@@ -402,8 +467,10 @@ export class Model {
       // A batch too large for the device runs as host-level chunks of one plan (GradientPlan stays
       // unsplit: the methods use it at batch 1). The last chunk is padded with copies of its last
       // row so every chunk reuses the same plan; the padded rows are dropped.
-      const { value: plan, rows: c } = this.fitBatch(this.specialize(shapes, new Set(), false), rowsOf, batch !== undefined,
-        (b) => this.specialize(withBatch(shapes, b), new Set(), false), (_g, b) => this.gradientPlan(b === rowsOf ? shapes : withBatch(shapes, b), gopts));
+      const { value: lease, rows: c } = this.fitBatch(this.specialize(shapes, new Set(), false), rowsOf, batch !== undefined,
+        (b) => this.specialize(withBatch(shapes, b), new Set(), false), (_g, b) => this.acquireGradientPlan(b === rowsOf ? shapes : withBatch(shapes, b), gopts));
+      const plan = lease.plan;
+      try {
       const ranges = c >= rowsOf ? [{ start: 0, rows: rowsOf }] : chunkRanges(rowsOf, { count: Math.ceil(rowsOf / c), size: c });
       const scores = new Float32Array(rowsOf);
       const grads: Record<string, HostTensor> = {};
@@ -435,6 +502,9 @@ export class Model {
         });
       }
       return { scores, grads };
+      } finally {
+        lease.release();
+      }
     });
   }
 
@@ -517,8 +587,12 @@ export class Model {
     let profile: Profile | undefined;
     const names = [...this.outputs.map((o) => o.name), ...(opts.keep ?? [])];
     await this.tuneFirstUse(shapes);
+    let lease: PlanLease<BatchPlan> | undefined;
     const read = await this.inErrorScopes(async () => {
-      plan = this.plan(shapes, opts.keep ?? []);
+      this.checkAlive();
+      const keepSet = new Set(opts.keep ?? []);
+      lease = this.plans.acquire(planKey(shapes, keepSet), () => this.buildPlan(shapes, keepSet));
+      plan = lease.plan;
       const tooBig = names.filter((n) => plan.has(n)).find((n) => plan.tensor(n).size > HOST_TRANSFER_LIMIT);
       if (tooBig) throw new InputError(`output '${tooBig}' would need ${plan.tensor(tooBig).size} bytes of host memory`);
       // Poison outputs first so an element no kernel wrote shows as NaN (inputs may alias outputs).
@@ -539,7 +613,7 @@ export class Model {
         device.queue.submit([enc.finish()]);
       }
       return readFloats(device, names.filter((n) => plan.has(n)).map((n) => plan.tensor(n)));
-    });
+    }).finally(() => lease?.release());
     const result: RunResult = { outputs: {}, kept: {}, profile };
     let r = 0;
     names.forEach((n, i) => {
@@ -719,20 +793,30 @@ export class Model {
     if (this.gpu.lost) throw this.gpu.lost;
   }
 
-  /** Releases every GPU buffer of the model and its plans (the device stays). */
+  /**
+   * Releases every GPU buffer of the model and its plans (the device stays). New calls are refused
+   * at once; plans and weights that calls in flight are using are freed when those calls end.
+   */
   destroy(): void {
-    for (const p of this.plans.values()) p.destroy();
-    this.plans.clear();
-    for (const p of this.gradPlans.values()) p.destroy();
-    this.gradPlans.clear();
-    for (const b of this.weights.values()) b.destroy();
-    this.weights.clear();
+    if (this.destroyed) return;
     this.destroyed = true;
+    this.plans.close(() => {
+      for (const b of this.weights.values()) b.destroy();
+      this.weights.clear();
+    });
   }
 }
 
 /** The most bytes `run` moves between host and GPU in one transfer (per part of a batch). */
 const HOST_TRANSFER_LIMIT = 2 ** 30;
+
+function planKey(shapes: ReadonlyMap<string, number[]>, keep: ReadonlySet<string>): string {
+  return JSON.stringify(['fwd', [...shapes], [...keep].sort()]);
+}
+
+function gradKey(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): string {
+  return JSON.stringify(['grad', [...shapes], [...opts.wrt].sort(), opts.mode]);
+}
 
 /** The batch every input carries in dimension 0, or undefined when they do not share one. */
 function sharedBatch(shapes: ReadonlyMap<string, readonly number[]>): number | undefined {

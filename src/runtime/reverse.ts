@@ -4,7 +4,7 @@
  * differentiated as its own node). The forward values every backward kernel reads stay on the GPU.
  */
 import type { SpecializedGraph } from './specialize.js';
-import type { GpuContext } from './device.js';
+import { tensorByteLimit, type GpuContext } from './device.js';
 import type { BuildContext } from '../kernels/types.js';
 import { ExecutionPlan, type GpuTensor, type PlannedDispatch } from './plan.js';
 import { bindProgram } from './bind.js';
@@ -75,7 +75,7 @@ export class GradientPlan {
       this.forward = new ExecutionPlan(gpu, graph, build, constTensor, batch, keep);
 
       // Gradients have their tensors' sizes, which the forward plan has checked; scratch has not been.
-      const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+      const limit = tensorByteLimit(gpu);
       const alloc = (floats: number, label: string): GPUBuffer => {
         if (floats * 4 > limit) throw new BatchTooLargeError(`at batch ${batch}, the ${label} buffer needs ${floats * 4} bytes, over the device's limit of ${limit} bytes`);
         const b = gpu.device.createBuffer({ label, size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: STORAGE() });
@@ -158,6 +158,11 @@ export class GradientPlan {
     const t = this.grads.get(r);
     if (!t) throw new GraphError(`no gradient was requested for '${name}'`);
     return { ...t, shape: [...(this.graph.shapes.get(name) ?? t.shape)] };
+  }
+
+  /** Bytes of GPU memory the plan holds (its forward plan, gradients, scores, uniforms); weights belong to the model. */
+  get bytes(): number {
+    return this.forward.bytes + this.owned.reduce((a, b) => a + b.size, 0);
   }
 
   destroy(): void {

@@ -75,3 +75,44 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var c = 0u; c < u.channels; c++) { s += w[u.wOffset + c * u.wStride] * a[u.offsetA + c * u.pixels + p]; }
   cam[p] = select(s, max(s, 0.0), u.relu != 0u);
 }`;
+
+/**
+ * cam[p] = Σ_c f(G[c,p])·A[c,p], then ReLU: f = identity (HiResCAM) or ReLU when RELU_GRAD
+ * (LayerCAM). Per-pixel weights, where Grad-CAM averages the gradient over the pixels first.
+ */
+export const GRADIENT_PRODUCT_SUM_WGSL = /* wgsl */ `
+struct U { channels: u32, pixels: u32, reluGrad: u32, pad: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cam: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let p = gid.x;
+  if (p >= u.pixels) { return; }
+  var s = 0.0;
+  for (var c = 0u; c < u.channels; c++) {
+    let gv = g[c * u.pixels + p];
+    s += select(gv, max(gv, 0.0), u.reluGrad != 0u) * a[c * u.pixels + p];
+  }
+  cam[p] = max(s, 0.0);
+}`;
+
+/** XGrad-CAM channel weights: w[c] = Σ_p A·G / (Σ_p A + 1e-7) (pytorch-grad-cam's eps). */
+export const XGRADCAM_WEIGHTS_WGSL = /* wgsl */ `
+struct U { channels: u32, pixels: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> w: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+${WORKGROUP_REDUCE_64}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let c = wid.x + wid.y * 65535u;
+  if (c >= u.channels) { return; }
+  let b = c * u.pixels;
+  var sa = 0.0; var sag = 0.0;
+  for (var p = l.x; p < u.pixels; p += WG) { let av = a[b + p]; sa += av; sag += av * g[b + p]; }
+  sa = wgSum(sa, l.x); sag = wgSum(sag, l.x);
+  if (l.x == 0u) { w[c] = sag / (sa + 1e-7); }
+}`;

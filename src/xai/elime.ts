@@ -7,13 +7,13 @@
  * and only the P fitness values of the generation come back to the host.
  */
 import type { Model } from '../runtime/model.js';
-import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
+import type { GpuTensor } from '../runtime/plan.js';
 import type { KernelProgram } from '../kernels/types.js';
 import type { ScoreMode } from '../kernels/score.js';
 import { superpixelMaskedInputProgram } from '../kernels/superpixel-mask.js';
-import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
+import type { ScoringPass } from './scoring.js';
 import type { Explanation, SaliencyMap } from './explanation.js';
 import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpixels.js';
 import { quickshiftParams } from './quickshift.js';
@@ -143,7 +143,7 @@ export function elimeParams(opts: ElimeOptions = {}): ElimeParams {
 }
 
 /** One batch size's plan and the programs that feed and read it. */
-interface Bucket { size: number; plan: BatchPlan; input: GpuTensor; logits: GpuTensor; scores: GpuTensor; mask: KernelProgram; score: KernelProgram }
+interface Bucket { size: number; pass: ScoringPass; mask: KernelProgram }
 
 /** E-LIME explanation of one image; see {@link ElimeOptions} for the [P] choices and defaults. */
 export async function elime(model: Model, image: Float32Array, opts: ElimeOptions = {}): Promise<ElimeExplanation> {
@@ -162,7 +162,6 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
     const labelsT = c.upload(Uint32Array.from(labels), [s.pixels], 'elime-labels');
     const fillT = c.upload(fill, [K, s.channels], 'elime-fill');
     const bitsT = c.alloc([B, K], 'elime-bits');
-    const classT = c.upload(Uint32Array.of(classIndex), [1], 'elime-class');
     const genScores = c.alloc([prm.populationSize], 'elime-generation-scores');
     // Plans for B and its halves, so late generations with few uncached individuals run small passes.
     const sizes = [...new Set([B, Math.ceil(B / 2), Math.ceil(B / 4)])].filter((n, i) => i === 0 || n >= 8);
@@ -171,13 +170,9 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
       const size = sizes.filter((m) => m >= n).pop()!;
       let b = buckets.get(size);
       if (!b) {
-        const shapes = new Map([[s.inputName, [size, ...s.inputShape.slice(1)]]]);
-        const { plan, seed } = await scoringPlan(model, shapes, mode);
-        const logits = plan.tensor(seed.tensor);
-        if (logits.size / 4 / size !== out.length) throw new InputError(`the score tensor has ${logits.size / 4 / size} values per row; the model output has ${out.length}`);
-        b = { size, plan, input: plan.tensor(s.inputName), logits, scores: c.alloc([size], 'elime-scores'),
-          mask: superpixelMaskedInputProgram(c.ctx, { n: size, channels: s.channels, pixels: s.pixels, segments: K }),
-          score: riseScoresProgram(c.ctx, seed.mode, size, out.length, 1, 1) };
+        const pass = await s.scoringPass({ batch: size, mode, classes: [classIndex] });
+        if (pass.outputs !== out.length) throw new InputError(`the score tensor has ${pass.outputs} values per row; the model output has ${out.length}`);
+        b = { size, pass, mask: superpixelMaskedInputProgram(c.ctx, { n: size, channels: s.channels, pixels: s.pixels, segments: K }) };
         buckets.set(size, b);
       }
       return b;
@@ -193,12 +188,8 @@ export async function elime(model: Model, image: Float32Array, opts: ElimeOption
         const bits = new Float32Array(n * K);
         for (let i = 0; i < n; i++) bits.set(rows[start + i]!, i * K);
         c.write(bitsT, bits);
-        const e = c.device.createCommandEncoder();
-        c.run(bk.mask, { inputs: [s.image, labelsT, bitsT, fillT], outputs: [bk.input] }, e);
-        bk.plan.encode(e, n);
-        c.run(bk.score, { inputs: [bk.logits, classT], outputs: [bk.scores] }, e);
-        e.copyBufferToBuffer(bk.scores.buffer, bk.scores.offset, target.buffer, target.offset + start * 4, n * 4);
-        await c.submit(e);
+        await bk.pass.step(n, (cmd) => cmd.run(bk.mask, { inputs: [s.image, labelsT, bitsT, fillT], outputs: [bk.pass.input] }),
+          (cmd) => bk.pass.keepScores(cmd, target, start, n));
         s.forwardPasses += n;
         s.progress(progressPhase, progressDone, progressTotal);
       }

@@ -47,7 +47,6 @@
 import type { Model } from '../runtime/model.js';
 import type { KernelProgram } from '../kernels/types.js';
 import type { ScoreMode } from '../kernels/score.js';
-import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { occlusionAccumulateProgram, occlusionAccumulatorSize, occlusionFinaliseProgram, occlusionGridSize, occlusionMasksProgram, windowKeepProgram,
@@ -56,7 +55,7 @@ import { attentionMixProgram, regionThresholdProgram } from '../kernels/spatial-
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks } from './blocks.js';
 import { LongRangeAttention } from './lrpf-attention.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, SaliencyMap } from './explanation.js';
 
 /** IASSA options; every default is the reference code's (spec 4.3) unless marked [P] above. */
@@ -180,26 +179,18 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
     // LRPF-SA set-up: one forward with taps, packed features, passes 1-2 (once per image).
     const c = s.compute;
     const H = s.height, W = s.width, P = s.pixels;
-    const fplan = await model.planFor(new Map([[s.inputName, s.inputShape]]), layers.map((l) => l.name));
-    const fin = fplan.tensor(s.inputName);
-    let e = c.device.createCommandEncoder();
-    e.copyBufferToBuffer(s.image.buffer, s.image.offset, fin.buffer, fin.offset, s.image.size);
-    fplan.encode(e);
-    const attention = new LongRangeAttention(c, layers.map((l) => ({ tensor: fplan.tensor(l.name), channels: l.shape[1]!, height: l.shape[2]!, width: l.shape[3]! })), { resolution: R }, e);
-    c.device.queue.submit([e.finish()]);
+    const feat = await s.forwardPass(1, layers.map((l) => l.name));
+    const e0 = s.command().copy(s.image, feat.input);
+    feat.record(e0);
+    const attention = new LongRangeAttention(c, layers.map((l) => ({ tensor: feat.tensor(l.name), channels: l.shape[1]!, height: l.shape[2]!, width: l.shape[3]! })), { resolution: R }, e0);
+    e0.submitNow();
     s.forwardPasses++;
     await c.device.queue.onSubmittedWorkDone();
     s.phase('attention set-up');
 
     // Masked forward passes.
-    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
-    const logits = plan.tensor(seed.tensor);
-    const K = logits.size / 4 / batch;
-    const input = plan.tensor(s.inputName);
+    const pass = await s.scoringPass({ batch, mode, classes: [classIndex] });
     const masks = c.alloc([batch, H, W], 'iassa-masks');
-    const scores = c.alloc([batch], 'iassa-scores');
-    const cls = c.upload(Uint32Array.of(classIndex), [1], 'iassa-class');
     const baseT = c.upload(base, [s.channels], 'baseline');
     const acc = c.alloc([occlusionAccumulatorSize({ height: H, width: W })], 'iassa-occlusion-stats');
     const S = c.alloc([H, W], 'iassa-S');
@@ -207,13 +198,10 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
     const region = c.alloc([H, W], 'iassa-region');
     const stats = c.alloc([4], 'iassa-region-stats');
     const att = c.alloc([R, R], 'iassa-S-att');
-    const perN = new Map<number, KernelProgram[]>();
-    const programsFor = (n: number): KernelProgram[] => {
+    const perN = new Map<number, KernelProgram>();
+    const programFor = (n: number): KernelProgram => {
       let p = perN.get(n);
-      if (!p) {
-        p = [maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }), riseScoresProgram(c.ctx, seed.mode, n, K, 1, 1)];
-        perN.set(n, p);
-      }
+      if (!p) perN.set(n, p = maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }));
       return p;
     };
     const finalise = occlusionFinaliseProgram(c.ctx, P, prm.normalisation);
@@ -229,16 +217,12 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
       const phase = `round ${m + 1} of ${K1}: masked forward passes`;
       for (let start = 0; start < N; start += batch) {
         const n = Math.min(batch, N - start);
-        const [maskedInput, scoreProg] = programsFor(n);
         const maskProg = occlusionMasksProgram(c.ctx, grid, start, n);
         const accProg = occlusionAccumulateProgram(c.ctx, grid, start, n);
-        const enc = c.device.createCommandEncoder();
-        c.run(maskProg, { inputs: [listT], outputs: [masks] }, enc);
-        c.run(maskedInput!, { inputs: [s.image, masks, baseT], outputs: [input] }, enc);
-        plan.encode(enc, n);
-        c.run(scoreProg!, { inputs: [logits, cls], outputs: [scores] }, enc);
-        c.run(accProg, { inputs: [scores, listT], outputs: [acc] }, enc);
-        await c.submit(enc);
+        await pass.step(n, (cmd) => {
+          cmd.run(maskProg, { inputs: [listT], outputs: [masks] });
+          cmd.run(programFor(n), { inputs: [s.image, masks, baseT], outputs: [pass.input] });
+        }, (cmd) => cmd.run(accProg, { inputs: [pass.scores, listT], outputs: [acc] }));
         c.forget(maskProg); c.forget(accProg);
         s.forwardPasses += n;
         s.progress(phase, start + n, N);
@@ -256,11 +240,9 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
     rounds.push({ ...prm.schedule[0]!, candidates: n0, kept: n0 });
     for (let m = 1; ; m++) {
       // LRPF-SA on the current S.
-      e = c.device.createCommandEncoder();
+      const e = s.command();
       attention.encodeProduct(S, H, W, att, e);
-      c.run(mix, { inputs: [S, att], outputs: [adj] }, e);
-      c.run(threshold, { inputs: [adj], outputs: [region, stats] }, e);
-      c.device.queue.submit([e.finish()]);
+      e.run(mix, { inputs: [S, att], outputs: [adj] }).run(threshold, { inputs: [adj], outputs: [region, stats] }).submitNow();
       await c.device.queue.onSubmittedWorkDone();
       s.phase('attention');
       s.progress('rounds', m, K1);
@@ -282,10 +264,7 @@ export async function iassa(model: Model, image: Float32Array, opts: IassaOption
 
     // The last S_adj, min-max normalised; the last region.
     const mapT = c.alloc([H, W], 'iassa-map');
-    e = c.device.createCommandEncoder();
-    e.copyBufferToBuffer(adj.buffer, adj.offset, mapT.buffer, mapT.offset, P * 4);
-    c.run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }, e);
-    c.device.queue.submit([e.finish()]);
+    s.command().copy(adj, mapT, { count: P }).run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }).submitNow();
     const map = await s.readMap(mapT);
     const regionMap = await s.readMap(region);
     s.phase('read-back');

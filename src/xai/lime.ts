@@ -12,9 +12,8 @@ import type { Model } from '../runtime/model.js';
 import type { ScoreMode } from '../kernels/score.js';
 import type { KernelProgram } from '../kernels/types.js';
 import { superpixelMaskedInputProgram } from '../kernels/superpixel-mask.js';
-import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpixels.js';
 import { quickshiftParams, type QuickshiftParams } from './quickshift.js';
@@ -160,28 +159,20 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
     const batch = Math.min(s.batchFor(prm.batchSize, [4 * K]), N);
 
     const P = s.pixels;
-    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
-    const logits = plan.tensor(seed.tensor);
-    if (logits.size / 4 / batch !== Kout) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${Kout}`);
-    const input = plan.tensor(s.inputName);
+    const pass = await s.scoringPass({ batch, mode, classes: [classIndex] });
+    if (pass.outputs !== Kout) throw new InputError(`the score tensor has ${pass.outputs} values per row; the model output has ${Kout}`);
     const c = s.compute;
     const bitsHost = limeSamples(N, K, prm.seed);
     const labelsT = c.upload(Uint32Array.from(sp.labels), [P], 'lime-labels');
     const fillT = c.upload(sp.fill, [K, s.channels], 'lime-fill');
     const bitsT = c.alloc([batch, K], 'lime-bits');
-    const rowScores = c.alloc([batch, 1], 'lime-row-scores');
     const allScores = c.alloc([N], 'lime-scores');
     // Poisoned so a sample whose score was never copied shows up as NaN in the fit, not as 0.
     c.fill(allScores, Number.NaN);
-    const classT = c.upload(Uint32Array.of(classIndex), [1], 'lime-class');
-    const progs = new Map<number, [KernelProgram, KernelProgram]>();
-    const programsFor = (n: number): [KernelProgram, KernelProgram] => {
+    const progs = new Map<number, KernelProgram>();
+    const programFor = (n: number): KernelProgram => {
       let p = progs.get(n);
-      if (!p) {
-        p = [superpixelMaskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, segments: K }), riseScoresProgram(c.ctx, seed.mode, n, Kout, 1, 1)];
-        progs.set(n, p);
-      }
+      if (!p) progs.set(n, p = superpixelMaskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, segments: K }));
       return p;
     };
     const bitsF = new Float32Array(batch * K);
@@ -190,13 +181,8 @@ export async function lime(model: Model, image: Float32Array, opts: LimeOptions 
       for (let i = 0; i < n * K; i++) bitsF[i] = bitsHost[start * K + i]!;
       // Queue writes are ordered with submits, so this batch's bits land after the last batch ran.
       c.write(bitsT, bitsF.subarray(0, n * K));
-      const [masked, scoreProg] = programsFor(n);
-      const e = c.device.createCommandEncoder();
-      c.run(masked, { inputs: [s.image, labelsT, bitsT, fillT], outputs: [input] }, e);
-      plan.encode(e, n);
-      c.run(scoreProg, { inputs: [logits, classT], outputs: [rowScores] }, e);
-      e.copyBufferToBuffer(rowScores.buffer, rowScores.offset, allScores.buffer, allScores.offset + start * 4, n * 4);
-      await c.submit(e);
+      await pass.step(n, (cmd) => cmd.run(programFor(n), { inputs: [s.image, labelsT, bitsT, fillT], outputs: [pass.input] }),
+        (cmd) => pass.keepScores(cmd, allScores, start, n));
       s.forwardPasses += n;
       s.progress('masked forward passes', start + n, N);
     }

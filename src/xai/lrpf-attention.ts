@@ -6,13 +6,20 @@
  * instead of C products; nearest resizing commutes with it), and passes 1-2 (column max / sum-exp
  * of A, row sums of the second softmax) run once. Each round then needs one product pass s·A2.
  */
-import type { GpuCompute } from '../runtime/compute.js';
+import type { ComputeIO, GpuCompute } from '../runtime/compute.js';
+import { Command } from './scoring.js';
 import type { GpuTensor } from '../runtime/plan.js';
 import type { KernelProgram } from '../kernels/types.js';
 import { attentionLevelTable, attentionPassProgram, featurePackProgram, type AttentionLevel } from '../kernels/spatial-attention.js';
 import { InputError } from '../runtime/errors.js';
 
 /** A feature level: a batch-1 NCHW tensor on the GPU. */
+/** Records on a core Command, or on a raw encoder (kernel tests that build the attention alone). */
+function record(c: GpuCompute, into: Command | GPUCommandEncoder, prog: KernelProgram, io: ComputeIO): void {
+  if (into instanceof Command) into.run(prog, io);
+  else c.run(prog, io, into);
+}
+
 export interface AttentionFeature { tensor: GpuTensor; channels: number; height: number; width: number }
 
 /** The attention grid and how the affinity is evaluated. */
@@ -50,7 +57,7 @@ export class LongRangeAttention {
    * Packs the features, builds the Gram matrices and records passes 1-2 into `encoder` (the
    * features must hold their values when it runs; submit before they are overwritten).
    */
-  constructor(private readonly c: GpuCompute, features: readonly AttentionFeature[], private readonly setup: AttentionSetup, encoder: GPUCommandEncoder) {
+  constructor(private readonly c: GpuCompute, features: readonly AttentionFeature[], private readonly setup: AttentionSetup, encoder: Command | GPUCommandEncoder) {
     const R = setup.resolution;
     if (!Number.isInteger(R) || R < 1) throw new InputError(`attention resolution must be a positive integer, got ${R}`);
     if (features.length === 0) throw new InputError('the spatial attention needs at least one feature level');
@@ -95,29 +102,29 @@ export class LongRangeAttention {
       const [b, C, h, w] = f.tensor.shape;
       if (b !== 1 || C !== f.channels || h !== f.height || w !== f.width) throw new InputError(`feature level ${i} has shape [${f.tensor.shape}], expected [1, ${f.channels}, ${f.height}, ${f.width}]`);
       const prog = featurePackProgram(c.ctx, { channels: f.channels, pixels: f.height * f.width, offset: featOffset[i]! });
-      c.run(prog, { inputs: [f.tensor], outputs: [this.feat] }, encoder);
+      record(c, encoder, prog, { inputs: [f.tensor], outputs: [this.feat] });
       this.programs.set(`pack${i}`, prog);
     });
     builds.forEach((i, k) => {
       const f = features[i]!;
       const prog = attentionPassProgram(c.ctx, { gridH: f.height, gridW: f.width, levels: [this.levels + k, this.levels + k + 1], mode: 'affinity', outOffset: gramOffset[i]!, cellsPerSplit: setup.cellsPerSplit });
-      c.run(prog, { inputs: [this.feat, d, this.table, d, d, d], outputs: [this.gram] }, encoder);
+      record(c, encoder, prog, { inputs: [this.feat, d, this.table, d, d, d], outputs: [this.gram] });
       this.programs.set(`gram${i}`, prog);
     });
-    c.run(this.pass('column-stats'), { inputs: [this.feat, this.gram, this.table, d, d, d], outputs: [this.colStats] }, encoder);
-    c.run(this.pass('row-sums'), { inputs: [this.feat, this.gram, this.table, this.colStats, d, d], outputs: [this.rowSums] }, encoder);
+    record(c, encoder, this.pass('column-stats'), { inputs: [this.feat, this.gram, this.table, d, d, d], outputs: [this.colStats] });
+    record(c, encoder, this.pass('row-sums'), { inputs: [this.feat, this.gram, this.table, this.colStats, d, d], outputs: [this.rowSums] });
   }
 
   /** Records s_att [R²] = s·A2 with s = `sal` [srcH, srcW] resized (nearest) to the grid. */
-  encodeProduct(sal: GpuTensor, srcH: number, srcW: number, out: GpuTensor, encoder: GPUCommandEncoder): void {
+  encodeProduct(sal: GpuTensor, srcH: number, srcW: number, out: GpuTensor, encoder: Command | GPUCommandEncoder): void {
     const prog = this.pass('product', srcH, srcW);
-    this.c.run(prog, { inputs: [this.feat, this.gram, this.table, this.colStats, this.rowSums, sal], outputs: [out] }, encoder);
+    record(this.c, encoder, prog, { inputs: [this.feat, this.gram, this.table, this.colStats, this.rowSums, sal], outputs: [out] });
   }
 
   /** Records the dense affinity A [R², R²] into `out` (small grids only: tests and inspection). */
-  encodeAffinity(out: GpuTensor, encoder: GPUCommandEncoder): void {
+  encodeAffinity(out: GpuTensor, encoder: Command | GPUCommandEncoder): void {
     const d = this.dummy;
-    this.c.run(this.pass('affinity'), { inputs: [this.feat, this.gram, this.table, d, d, d], outputs: [out] }, encoder);
+    record(this.c, encoder, this.pass('affinity'), { inputs: [this.feat, this.gram, this.table, d, d, d], outputs: [out] });
   }
 
   /** The column max / sum-exp [R², 2] and row sums [R²] of passes 1-2 (for tests). */

@@ -24,11 +24,10 @@ import type { GpuTensor } from '../runtime/plan.js';
 import type { KernelProgram } from '../kernels/types.js';
 import type { ScoreMode } from '../kernels/score.js';
 import { SPSA_MAX_PAIRS, spsaMasksProgram, spsaUpdateProgram, type SpsaMaskParams, type SpsaUpdateParams } from '../kernels/spsa.js';
-import { riseScoresProgram } from '../kernels/rise-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
 /** Options of {@link maskOptimisation}; defaults in {@link MASK_OPTIMISATION_DEFAULTS}. */
@@ -126,60 +125,49 @@ export async function maskOptimisation(model: Model, image: Float32Array, opts: 
     s.phase('classify');
 
     const P = s.pixels;
-    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
-    const logits = plan.tensor(seed.tensor);
-    if (logits.size / 4 / batch !== K) throw new InputError(`the score tensor has ${logits.size / 4 / batch} values per row; the model output has ${K}`);
-    const input = plan.tensor(s.inputName);
+    const pass = await s.scoringPass({ batch, mode, classes: [classIndex] });
+    if (pass.outputs !== K) throw new InputError(`the score tensor has ${pass.outputs} values per row; the model output has ${K}`);
     const c = s.compute;
     const m = c.alloc([gridH, gridW], 'mask-opt-m');
     const state = c.upload(new Uint32Array(4), [4], 'mask-opt-state');
     const moments = c.alloc([2, R], 'mask-opt-moments');
     const trace = c.alloc([T], 'mask-opt-objective');
     const scores = c.alloc([rows], 'mask-opt-scores');
-    const chunkScores = batch < rows ? c.alloc([batch], 'mask-opt-chunk-scores') : scores;
     const masks = c.alloc([batch, s.height, s.width], 'mask-opt-masks');
-    const classT = c.upload(Uint32Array.of(classIndex), [1], 'mask-opt-class');
     const baseT = c.upload(base, [s.channels], 'baseline');
 
     const geo: SpsaMaskParams = { height: s.height, width: s.width, gridH, gridW, pairs: Q, sigma: prm.sigma, seed: prm.seed };
     const upd: SpsaUpdateParams = { cells: R, pairs: Q, seed: prm.seed, sigma: prm.sigma, lambda: prm.sparsity, learningRate: prm.learningRate, optimiser: prm.optimiser, traceLength: T };
     const updateIO = { inputs: [scores], outputs: [m, state, moments, trace] };
     const update = spsaUpdateProgram(c.ctx, upd);
-    const perN = new Map<number, KernelProgram[]>();
+    const perN = new Map<number, KernelProgram>();
     const chunks = Array.from({ length: Math.ceil(rows / batch) }, (_, i) => {
       const row0 = i * batch, n = Math.min(batch, rows - row0);
-      let progs = perN.get(n);
-      if (!progs) {
-        progs = [maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }), riseScoresProgram(c.ctx, seed.mode, n, K, 1, 1)];
-        perN.set(n, progs);
-      }
-      return { row0, n, masks: spsaMasksProgram(c.ctx, geo, row0, n), masked: progs[0]!, score: progs[1]! };
+      let masked = perN.get(n);
+      if (!masked) perN.set(n, masked = maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }));
+      return { row0, n, masks: spsaMasksProgram(c.ctx, geo, row0, n), masked };
     });
     c.run(spsaUpdateProgram(c.ctx, upd, true), updateIO);
 
     for (let t = 0; t < T; t++) {
-      const e = c.device.createCommandEncoder();
+      // Every chunk of the 2Q rows and the update in one command: no read-back between iterations.
+      const cmd = s.command();
       for (const ch of chunks) {
-        c.run(ch.masks, { inputs: [m, state], outputs: [masks] }, e);
-        c.run(ch.masked, { inputs: [s.image, masks, baseT], outputs: [input] }, e);
-        plan.encode(e, ch.n);
-        c.run(ch.score, { inputs: [logits, classT], outputs: [chunkScores] }, e);
-        if (chunkScores !== scores) e.copyBufferToBuffer(chunkScores.buffer, chunkScores.offset, scores.buffer, scores.offset + ch.row0 * 4, ch.n * 4);
+        cmd.run(ch.masks, { inputs: [m, state], outputs: [masks] });
+        cmd.run(ch.masked, { inputs: [s.image, masks, baseT], outputs: [pass.input] });
+        pass.record(cmd, ch.n);
+        pass.keepScores(cmd, scores, ch.row0, ch.n);
         s.forwardPasses += ch.n;
       }
-      c.run(update, updateIO, e);
-      await c.submit(e);
+      await cmd.run(update, updateIO).submit();
       s.progress('SPSA iterations', t + 1, T);
     }
     await c.drain();
     s.phase('optimisation');
 
     const mapT = c.alloc([s.height, s.width], 'mask-opt-map');
-    const e = c.device.createCommandEncoder();
-    c.run(spsaMasksProgram(c.ctx, { ...geo, sigma: 0 }, 0, 1), { inputs: [m, state], outputs: [mapT] }, e);
-    c.run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }, e);
-    c.device.queue.submit([e.finish()]);
+    s.command().run(spsaMasksProgram(c.ctx, { ...geo, sigma: 0 }, 0, 1), { inputs: [m, state], outputs: [mapT] })
+      .run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }).submitNow();
     const map = await s.readMap(mapT);
     const mask = (await c.read(m)).slice(0, R);
     const objective = (await c.read(trace)).slice(0, T);

@@ -9,11 +9,12 @@ import type { Model } from '../runtime/model.js';
 import type { GpuTensor } from '../runtime/plan.js';
 import type { KernelProgram } from '../kernels/types.js';
 import type { ScoreMode } from '../kernels/score.js';
-import { checkRiseMaskParams, riseAccumulateProgram, riseCellSize, riseClassChunks, riseMasksProgram, riseScoresProgram } from '../kernels/rise-masks.js';
+import { checkRiseMaskParams, riseAccumulateProgram, riseCellSize, riseClassChunks, riseMasksProgram } from '../kernels/rise-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { mapDistanceProgram, minMaxNormaliseProgram } from '../kernels/map-ops.js';
 import { GraphError, InputError } from '../runtime/errors.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { tensorByteLimit } from '../runtime/device.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
 export interface RiseOptions extends CommonOptions {
@@ -132,31 +133,24 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
     const batch = s.batchFor(prm.batchSize, [4 * k]);
 
     const P = s.pixels;
-    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
-    const logits = plan.tensor(seed.tensor);
-    const kz = logits.size / 4 / batch;
-    if (kz !== K) throw new InputError(`the score tensor has ${kz} values per row; the model output has ${K}`);
-    const input = plan.tensor(s.inputName);
+    const scale = 1 / (N * prm.probability);
+    const pass = await s.scoringPass({ batch, mode, classes, scale });
+    if (pass.outputs !== K) throw new InputError(`the score tensor has ${pass.outputs} values per row; the model output has ${K}`);
     const c = s.compute;
     const masks = c.alloc([batch, s.height, s.width], 'rise-masks');
-    const scoreMat = c.alloc([batch, k], 'rise-scores');
-    const classesT = c.upload(Uint32Array.from(classes), [k], 'rise-classes');
     const base = c.upload(baselineOf(opts.baseline, s.channels), [s.channels], 'baseline');
-    const limit = Math.min(c.ctx.traits.maxStorageBufferBindingSize, Number(c.device.limits.maxBufferSize));
+    const limit = tensorByteLimit(c.gpu);
     const chunks = riseClassChunks(k, P, limit).map((ch) => {
       const acc = c.alloc([ch.kc, s.height, s.width], 'rise-saliency');
       c.fill(acc, 0);
       return { ...ch, acc };
     });
-    const scale = 1 / (N * prm.probability);
     const progs = new Map<number, KernelProgram[]>();
     const programsFor = (n: number): KernelProgram[] => {
       let p = progs.get(n);
       if (!p) {
         p = [
           maskedInputProgram(c.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }),
-          riseScoresProgram(c.ctx, seed.mode, n, K, k, scale),
           ...chunks.map((ch) => riseAccumulateProgram(c.ctx, { n, pixels: P, k, c0: ch.c0, kc: ch.kc })),
         ];
         progs.set(n, p);
@@ -177,31 +171,28 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
     let used = N;
     for (let start = 0; start < N; start += batch) {
       const n = Math.min(batch, N - start);
-      const [maskedInput, scoresProg, ...accs] = programsFor(n);
+      const [maskedInput, ...accs] = programsFor(n);
       const maskProg = riseMasksProgram(c.ctx, geo, start, n);
-      const e = c.device.createCommandEncoder();
-      c.run(maskProg, { inputs: [], outputs: [masks] }, e);
-      c.run(maskedInput!, { inputs: [s.image, masks, base], outputs: [input] }, e);
-      plan.encode(e, n);
-      c.run(scoresProg!, { inputs: [logits, classesT], outputs: [scoreMat] }, e);
-      accs.forEach((prog, j) => c.run(prog, { inputs: [scoreMat, masks], outputs: [chunks[j]!.acc] }, e));
-      if (early) {
-        let prog = early.halfAccumulate.get(n);
-        if (!prog) early.halfAccumulate.set(n, prog = riseAccumulateProgram(c.ctx, { n, pixels: P, k, c0: row, kc: 1 }));
-        const h = (start / batch) % 2;
-        c.run(prog, { inputs: [scoreMat, masks], outputs: [h === 0 ? early.halves[0] : early.halves[1]] }, e);
-        early.counts[h]! += n;
-      }
-      await c.submit(e);
+      await pass.step(n, (cmd) => {
+        cmd.run(maskProg, { inputs: [], outputs: [masks] });
+        cmd.run(maskedInput!, { inputs: [s.image, masks, base], outputs: [pass.input] });
+      }, (cmd) => {
+        accs.forEach((prog, j) => cmd.run(prog, { inputs: [pass.scores, masks], outputs: [chunks[j]!.acc] }));
+        if (early) {
+          let prog = early.halfAccumulate.get(n);
+          if (!prog) early.halfAccumulate.set(n, prog = riseAccumulateProgram(c.ctx, { n, pixels: P, k, c0: row, kc: 1 }));
+          const h = (start / batch) % 2;
+          cmd.run(prog, { inputs: [pass.scores, masks], outputs: [h === 0 ? early.halves[0] : early.halves[1]] });
+          early.counts[h]! += n;
+        }
+      });
       c.forget(maskProg);
       s.forwardPasses += n;
       s.progress('masked forward passes', start + n, N);
       const done = start + n;
       if (early && done >= early.next && done < N && early.counts[1]! > 0) {
         // One float comes back per check; the drain it costs is one batch's overlap every checkEvery masks.
-        const ce = c.device.createCommandEncoder();
-        c.run(early.distance, { inputs: [...early.halves], outputs: [early.info] }, ce);
-        await c.submit(ce);
+        await s.command().run(early.distance, { inputs: [...early.halves], outputs: [early.info] }).submit();
         const d = (await c.read(early.info))[0]!;
         s.checkCancelled();
         // Checks at the first batch boundary at or past each multiple of checkEvery.
@@ -216,10 +207,8 @@ export async function rise(model: Model, image: Float32Array, opts: RiseOptions 
 
     // Copy the explained class's row out and min-max it.
     const mapT = c.alloc([s.height, s.width], 'rise-map');
-    const e = c.device.createCommandEncoder();
-    e.copyBufferToBuffer(home.acc.buffer, home.acc.offset + (row - home.c0) * P * 4, mapT.buffer, 0, P * 4);
-    c.run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }, e);
-    c.device.queue.submit([e.finish()]);
+    s.command().copy(home.acc, mapT, { from: (row - home.c0) * P, count: P })
+      .run(minMaxNormaliseProgram(c.ctx, 1, P), { inputs: [], outputs: [mapT] }).submitNow();
     const map = await s.readMap(mapT);
     let classMaps: Float32Array | undefined;
     if (opts.allClasses || opts.classes) {

@@ -1,16 +1,20 @@
 /**
- * What every explanation method shares: the model, one GPU compute facility, the image on the GPU,
- * the class to explain, timing per phase and cancellation. Methods are written against this and
- * the kernel builders; none touches WGSL.
+ * The one session type every explanation method and metric runs in: the model, one GPU compute
+ * facility, the leased plans, the image on the GPU (explanations; metrics bring their own
+ * planes), the class to explain, timing per phase, progress and cancellation. Methods are written
+ * against this, the core's passes (scoring.ts) and the kernel builders; none touches WGSL or a
+ * command encoder.
  */
-import type { Model } from '../runtime/model.js';
+import { pipelineCacheFor, type Model } from '../runtime/model.js';
 import { GpuCompute } from '../runtime/compute.js';
 import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
-import { seedOf } from '../runtime/reverse.js';
-import type { GpuContext } from '../runtime/device.js';
+import type { PlanLease } from '../runtime/plan-cache.js';
+import { seedOf, type GradientOptions, type GradientPlan } from '../runtime/reverse.js';
+import { tensorByteLimit, type GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
 import type { SaliencyMap } from './explanation.js';
+import { Command, ForwardPass, GradientPass, ScoringPass, type ScoringOptions } from './scoring.js';
 
 /** Progress of a long explanation: `done` of `total` units of the named phase. */
 export interface Progress { phase: string; done: number; total: number }
@@ -41,41 +45,104 @@ export interface CommonOptions {
  * unless `rowBytes` names a larger one.
  */
 export function maxOwnBatch(gpu: GpuContext, inputShape: readonly number[], rowBytes: readonly number[] = []): number {
-  const limit = Math.min(gpu.traits.maxStorageBufferBindingSize, Number(gpu.device.limits.maxBufferSize));
+  const limit = tensorByteLimit(gpu);
   const perRow = Math.max(4 * inputShape.slice(1).reduce((a, b) => a * b, 1), ...rowBytes);
   return Math.max(1, Math.floor(limit / perRow));
 }
 
 /**
- * The forward plan at `shapes` that keeps the tensor class scores are read from under `mode`
- * (seedOf: the logits, or the input of a final Softmax), and which tensor that is.
+ * The plans one explanation or evaluation holds: each is leased from the model (exclusive to this
+ * call, never freed under it) and released together by `release`, which the owner calls in a
+ * `finally` so that an error or a cancellation releases them too.
  */
-export async function scoringPlan(model: Model, shapes: ReadonlyMap<string, number[]>, mode: ScoreMode): Promise<{ plan: BatchPlan; seed: ReturnType<typeof seedOf> }> {
-  const plan = await model.planFor(shapes, [seedOf(model.specialize(shapes, new Set()), mode).tensor]);
-  return { plan, seed: seedOf(plan.graph, mode) };
+export class PlanLeases {
+  private readonly held: PlanLease<unknown>[] = [];
+  constructor(readonly model: Model) {}
+
+  /** A leased forward plan at `shapes` keeping `keep`. */
+  async plan(shapes: ReadonlyMap<string, number[]>, keep: readonly string[] = []): Promise<BatchPlan> {
+    return this.hold(await this.model.acquirePlan(shapes, keep));
+  }
+
+  /** A leased reverse-mode plan (see Model.gradientPlan). */
+  gradientPlan(shapes: ReadonlyMap<string, number[]>, opts: GradientOptions): GradientPlan {
+    return this.hold(this.model.acquireGradientPlan(shapes, opts));
+  }
+
+  /**
+   * The leased forward plan at `shapes` that keeps the tensor class scores are read from under
+   * `mode` (seedOf: the logits, or the input of a final Softmax), and which tensor that is.
+   */
+  async scoringPlan(shapes: ReadonlyMap<string, number[]>, mode: ScoreMode): Promise<{ plan: BatchPlan; seed: ReturnType<typeof seedOf> }> {
+    const plan = await this.plan(shapes, [seedOf(this.model.specialize(shapes, new Set()), mode).tensor]);
+    return { plan, seed: seedOf(plan.graph, mode) };
+  }
+
+  private hold<P>(l: PlanLease<P>): P {
+    this.held.push(l);
+    return l.plan;
+  }
+
+  /** Releases every plan held (idempotent). */
+  release(): void {
+    for (const l of this.held.splice(0)) l.release();
+  }
 }
 
 export class ExplainSession {
   readonly compute: GpuCompute;
   readonly inputName: string;
   readonly inputShape: number[];
-  readonly image: GpuTensor;
+  private readonly imageTensor: GpuTensor | undefined;
   readonly timings: Record<string, number> = {};
   forwardPasses = 0;
   backwardPasses = 0;
+  /** The plans this explanation runs, released by `destroy`. */
+  readonly plans: PlanLeases;
   private phaseStart = performance.now();
 
-  constructor(readonly model: Model, image: Float32Array, readonly opts: CommonOptions) {
+  /** `image`: the model-input tensor [1, C, H, W] to explain; absent for metrics, which upload their own planes. */
+  constructor(readonly model: Model, image: Float32Array | undefined, readonly opts: CommonOptions) {
     const info = model.inputs[0];
     if (!info) throw new InputError('the model has no input');
     this.inputName = info.name;
     this.inputShape = [...model.inputShapes(1).get(info.name)!];
-    const per = this.inputShape.reduce((a, b) => a * b, 1);
-    if (image.length !== per) throw new InputError(`the image tensor has ${image.length} values; the model input [${this.inputShape}] needs ${per}`);
-    if (!image.every(Number.isFinite)) throw new InputError('the image tensor contains NaN or infinite values');
     if (this.inputShape.length !== 4) throw new InputError(`explanations need an image input [1, C, H, W]; the model input is [${this.inputShape}]`);
-    this.compute = new GpuCompute(model.gpu);
-    this.image = this.compute.upload(image, this.inputShape, 'image');
+    if (image) {
+      const per = this.inputShape.reduce((a, b) => a * b, 1);
+      if (image.length !== per) throw new InputError(`the image tensor has ${image.length} values; the model input [${this.inputShape}] needs ${per}`);
+      if (!image.every(Number.isFinite)) throw new InputError('the image tensor contains NaN or infinite values');
+    }
+    this.plans = new PlanLeases(model);
+    // Kernels compiled by one explanation are reused by the next on the same device.
+    this.compute = new GpuCompute(model.gpu, pipelineCacheFor(model.gpu.device));
+    this.imageTensor = image ? this.compute.upload(image, this.inputShape, 'image') : undefined;
+  }
+
+  /** The image on the GPU [1, C, H, W]. */
+  get image(): GpuTensor {
+    if (!this.imageTensor) throw new InputError('this session has no image');
+    return this.imageTensor;
+  }
+
+  /** A new recording of GPU work (see Command). */
+  command(): Command {
+    return new Command(this.compute);
+  }
+
+  /** A leased forward pass at `batch` rows keeping `keep` (see ForwardPass). */
+  forwardPass(batch: number, keep: readonly string[] = []): Promise<ForwardPass> {
+    return ForwardPass.open(this.plans, this.inputName, this.inputShape, batch, keep);
+  }
+
+  /** A leased scoring pass (see ScoringPass). */
+  scoringPass(opts: ScoringOptions): Promise<ScoringPass> {
+    return ScoringPass.openScoring(this.plans, this.compute, this.inputName, this.inputShape, opts);
+  }
+
+  /** A leased gradient pass at `batch` rows to the tensors `wrt` (see GradientPass). */
+  gradientPass(batch: number, wrt: readonly string[], mode: ScoreMode): GradientPass {
+    return GradientPass.open(this.plans, this.inputName, this.inputShape, batch, wrt, mode);
   }
 
   /** `requested` rows lowered to what the method's own bindings allow; see CommonOptions.batchSize. */
@@ -110,10 +177,15 @@ export class ExplainSession {
    * output vector is the only read-back (a small statistic).
    */
   async classify(mode: ScoreMode): Promise<{ classIndex: number; score: number; scores: Float32Array }> {
-    const image = await this.compute.read(this.image);
-    const { outputs } = await this.model.run({ [this.inputName]: { dtype: 'float32', shape: this.inputShape, data: image } });
+    // The image is already on the GPU: one forward pass from it, only the output read back.
+    const pass = await this.forwardPass(1);
+    const output = pass.tensor(this.model.outputs[0]!.name);
+    const cmd = this.command();
+    cmd.copy(this.image, pass.input);
+    pass.record(cmd);
+    cmd.submitNow();
+    const out = await this.compute.read(output);
     this.forwardPasses++;
-    const out = outputs[this.model.outputs[0]!.name]!.data;
     const c = this.opts.classIndex ?? argmax(out);
     if (!Number.isInteger(c) || c < 0 || c >= out.length) throw new InputError(`class ${this.opts.classIndex} is out of range (the model has ${out.length} classes)`);
     const alreadyProbabilities = this.endsInSoftmax();
@@ -132,6 +204,7 @@ export class ExplainSession {
   }
 
   destroy(): void {
+    this.plans.release();
     this.compute.destroy();
   }
 }

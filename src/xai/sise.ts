@@ -13,12 +13,12 @@ import { channelStatsProgram } from '../kernels/cam.js';
 import { saliencyMasksProgram, upsampledRangeProgram, constantChannels } from '../kernels/saliency-masks.js';
 import { maskedInputProgram } from '../kernels/masked-input.js';
 import { scoreAccumulateProgram } from '../kernels/score-accumulate.js';
-import { scoreProgram, type ScoreMode } from '../kernels/score.js';
+import type { ScoreMode } from '../kernels/score.js';
 import { cascadeFusionProgram, minMaxNormaliseProgram, type FusionOptions } from '../kernels/map-ops.js';
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks, type BlockLayer } from './blocks.js';
 import { otsuQuantise, otsuThresholdHost } from './otsu.js';
-import { ExplainSession, type CommonOptions, scoringPlan } from './session.js';
+import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, LayerMap } from './explanation.js';
 
 export interface SiseOptions extends CommonOptions {
@@ -81,18 +81,15 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
     s.phase('classify');
 
     // Phase 1-2: one forward + backward to every layer; α and channel ranges on the GPU.
-    const shapes1 = new Map([[s.inputName, s.inputShape]]);
-    const grad = model.gradientPlan(shapes1, { wrt: layers.map((l) => l.name), mode });
-    grad.setClasses([classIndex]);
-    const enc = s.compute.device.createCommandEncoder();
-    enc.copyBufferToBuffer(s.image.buffer, 0, grad.forward.tensor(s.inputName).buffer, 0, s.image.size);
-    grad.encode(enc);
-    s.compute.device.queue.submit([enc.finish()]);
+    const grad = s.gradientPass(1, layers.map((l) => l.name), mode);
+    const cmd = s.command().copy(s.image, grad.input);
+    grad.record(cmd, [classIndex]);
+    cmd.submitNow();
     s.forwardPasses++; s.backwardPasses++;
     const selected: { layer: BlockLayer; A: GpuTensor; idx: number[]; range: GpuTensor }[] = [];
     for (const layer of layers) {
       const [, C, h, w] = layer.shape as [number, number, number, number];
-      const A = grad.forward.tensor(layer.name);
+      const A = grad.tensor(layer.name);
       const stats = s.compute.alloc([C, 4], 'alpha');
       const range = s.compute.alloc([C, 4], 'range');
       s.compute.run(channelStatsProgram(s.compute.ctx, C, h * w), { inputs: [grad.grad(layer.name)], outputs: [stats] });
@@ -110,17 +107,9 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
     const P = s.pixels;
     const maps = s.compute.alloc([B, s.height, s.width], 'layer-maps');
     s.compute.fill(maps, 0);
-    const shapesB = new Map([[s.inputName, [batch, ...s.inputShape.slice(1)]]]);
-    const { plan, seed } = await scoringPlan(model, shapesB, mode);
-    const logits = plan.tensor(seed.tensor);
-    const K = logits.size / 4 / batch;
+    const pass = await s.scoringPass({ batch, mode, perRow: classIndex });
     const masks = s.compute.alloc([batch, s.height, s.width], 'masks');
-    const scores = s.compute.alloc([batch], 'scores');
-    const scratchGrad = s.compute.alloc([4], 'unused');
-    const classes = s.compute.upload(new Uint32Array(batch).fill(classIndex), [batch], 'classes');
     const base = s.compute.upload(baselineOf(opts.baseline, s.channels), [s.channels], 'baseline');
-    const input = plan.tensor(s.inputName);
-    const scoreProg = scoreProgram(s.compute.ctx, seed.mode, batch, K, false, { z: { input: 0 }, classes: { input: 1 }, score: { output: 0 }, grad: { output: 1 } });
     const total = selected.reduce((t, l) => t + l.idx.length, 0);
     let done = 0;
     const layerMaps: LayerMap[] = [];
@@ -131,13 +120,12 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
       const idxT = s.compute.upload(Uint32Array.from(idx), [idx.length], 'channels');
       for (let start = 0; start < idx.length; start += batch) {
         const n = Math.min(batch, idx.length - start);
-        const e = s.compute.device.createCommandEncoder();
-        s.compute.run(saliencyMasksProgram(s.compute.ctx, { channels: C, h, w, outH: s.height, outW: s.width }, start, n), { inputs: [A, idxT, range], outputs: [masks] }, e);
-        s.compute.run(maskedInputProgram(s.compute.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }), { inputs: [s.image, masks, base], outputs: [input] }, e);
-        plan.encode(e, n);
-        s.compute.run(scoreProg, { inputs: [logits, classes], outputs: [scores, scratchGrad] }, e);
-        s.compute.run(scoreAccumulateProgram(s.compute.ctx, { n, pixels: P, massNormalise: opts.massNormalise !== false, accOffset: l * P }), { inputs: [scores, masks], outputs: [maps] }, e);
-        await s.compute.submit(e);
+        await pass.step(n, (cmd) => {
+          cmd.run(saliencyMasksProgram(s.compute.ctx, { channels: C, h, w, outH: s.height, outW: s.width }, start, n), { inputs: [A, idxT, range], outputs: [masks] });
+          cmd.run(maskedInputProgram(s.compute.ctx, { n, channels: s.channels, pixels: P, baseline: 'channel' }), { inputs: [s.image, masks, base], outputs: [pass.input] });
+        }, (cmd) => {
+          cmd.run(scoreAccumulateProgram(s.compute.ctx, { n, pixels: P, massNormalise: opts.massNormalise !== false, accOffset: l * P }), { inputs: [pass.scores, masks], outputs: [maps] });
+        });
         s.forwardPasses += n;
         done += n;
         s.progress('masked forward passes', done, total);
@@ -156,9 +144,9 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
       // Compact the used layers' maps (in order) so the fusion sees B' consecutive maps.
       const stack = used.length === B ? maps : s.compute.alloc([used.length, s.height, s.width], 'used-maps');
       if (stack !== maps) {
-        const e = s.compute.device.createCommandEncoder();
-        used.forEach((l, j) => e.copyBufferToBuffer(maps.buffer, l * P * 4, stack.buffer, j * P * 4, P * 4));
-        s.compute.device.queue.submit([e.finish()]);
+        const cmd = s.command();
+        used.forEach((l, j) => cmd.copy(maps, stack, { from: l * P, to: j * P, count: P }));
+        cmd.submitNow();
       }
       s.compute.run(cascadeFusionProgram(s.compute.ctx, used.length, P, { gate: opts.gate }), { inputs: [stack], outputs: [fusedMap, info] });
       s.compute.run(minMaxNormaliseProgram(s.compute.ctx, 1, P), { inputs: [], outputs: [fusedMap] });

@@ -10,10 +10,11 @@ import { basename, join, resolve } from 'node:path';
 import { readImage } from '../image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
-import { METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import { evaluationMaps, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import type { Model } from '../../src/runtime/model.js';
 import { mapToOriginal, type SaliencyMap } from '../../src/xai/explanation.js';
-import { boxesToMask, bboxScore, deletionInsertionBatch, dropIncrease, energyPointingGame, pointingHit, topFractionIoU } from '../../src/xai/metrics/index.js';
+import { boxesToMask, pointingHit } from '../../src/xai/metrics/index.js';
+import { EVALUATION_METRICS } from '../../src/xai/metrics/registry.js';
 import { csv, fmt, markdownTable, summarise, type Summary } from '../eval-stats.js';
 import { writeFilesAtomically } from '../dataset/atomic-write.js';
 import { FolderStore } from '../dataset/store.js';
@@ -34,6 +35,9 @@ and writes a table of means with 95% intervals as Markdown and CSV.
   --step N            pixels per deletion/insertion step (default 1792 = 224·8, the RISE batch setting)
   --batch N           forward passes per batch (default 32)
   --mu X              SISE's μ (default 0)
+  --sanity            also the model-randomisation sanity check (Adebayo et al.): mean Spearman ρ of
+                      each method's map with the maps after re-initialising the top 1, 2, 3 weighted
+                      layers (cascading); lower is better; costly (3 model copies per map)
 ${PREPROCESS_HELP}
   --out DIR           where evaluation.md and evaluation.csv go (default: out/eval); each image's
                       rows are kept in DIR/evaluation-rows.jsonl as it finishes, and running the
@@ -43,8 +47,9 @@ ${PREPROCESS_HELP}
 
 export interface Annotation { file: string; width: number; height: number; label_index: number; boxes: number[][] }
 
+/** The table's metrics: the registry's (src/xai/metrics/registry.ts) with the pointing game after the ground-truth ones. */
 export const METRICS = ['EBPG', 'Bbox', 'mIoU', 'Pointing', 'Deletion AUC', 'Insertion AUC', 'Drop %', 'Increase %'] as const;
-export type Metric = (typeof METRICS)[number];
+export type Metric = (typeof METRICS)[number] | 'Randomisation ρ';
 
 /** Gaussian centre prior (σ = a quarter of the side) and a seeded uniform random map. */
 function priorMap(kind: 'center' | 'random', h: number, w: number, seed: number): SaliencyMap {
@@ -81,6 +86,8 @@ export interface EvaluateOptions {
   batch: number;
   /** SISE's μ. */
   mu: number;
+  /** Also run the optional metrics of the registry (the model-randomisation sanity check). */
+  sanity?: boolean;
   /** Extra options per method (e.g. `{ rise: { masks: 500 } }`), merged over the defaults above. */
   methodOptions?: Readonly<Record<string, MethodOptions>>;
   /** Called after each method on each image: units done (image × method) and a label. */
@@ -139,18 +146,12 @@ export async function evaluateImages(model: Model, images: readonly { a: Annotat
     for (const m of methods) {
       const opts = { batchSize: batch, mu, ...o.methodOptions?.[m] };
       const t = methodTime[m]!;
-      // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class.
-      let t0 = performance.now();
-      const gt = await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: a.label_index });
-      t.ms += performance.now() - t0; t.explanations++;
-      const top1 = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
-      const out = top1.outputs[model.outputs[0]!.name]!.data;
-      let c = 0;
-      for (let i = 1; i < out.length; i++) if (out[i]! > out[c]!) c = i;
-      t0 = performance.now();
-      const top = c === a.label_index ? gt : await METHODS[m]!(model, prep.tensor, { ...opts, classIndex: c });
-      if (c !== a.label_index) { t.ms += performance.now() - t0; t.explanations++; }
-      maps.push({ method: m, gt: gt.map, top: top.map, topClass: c });
+      // Ground-truth metrics explain the labelled class; model-truth metrics the top-1 class. The
+      // same entry point as `explain` (segmentation image, masking baseline, batched CAM rows).
+      const t0 = performance.now();
+      const e = await evaluationMaps(model, img, p, m, a.label_index, opts);
+      t.ms += performance.now() - t0; t.explanations += e.explanations;
+      maps.push({ method: m, gt: e.label.map, top: e.top.map, topClass: e.topClass });
       o.onProgress?.(++done, `${a.file} ${m}`);
     }
     for (const prior of ['center', 'random'] as const) {
@@ -158,47 +159,52 @@ export async function evaluateImages(model: Model, images: readonly { a: Annotat
       maps.push({ method: prior, gt: pm, top: pm });
     }
     const t0 = performance.now();
-    const causal = await deletionInsertionBatch(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { step, batchSize: batch });
-    const di = await dropIncrease(model, maps.map((m) => ({ image: prep.tensor, map: m.top, classIndex: m.topClass })), { forms: ['top'], batchSize: batch });
+    // Every metric of the registry (src/xai/metrics/registry.ts), the optional ones when asked.
+    const x = { model, image: img, preprocessing: p, tensor: prep.tensor, transform: prep.transform, boxes: mask, label: a.label_index,
+      maps: maps.map((m) => ({ ...m, prior: m.method === 'center' || m.method === 'random' })), step, batch,
+      methodOptions: (m: string) => ({ batchSize: batch, mu, ...o.methodOptions?.[m] }), shared: new Map<string, Promise<unknown>>() };
+    const values: Partial<Record<Metric, number>>[] = maps.map(() => ({}));
+    for (const metric of EVALUATION_METRICS) {
+      if (metric.optional && !o.sanity) continue;
+      (await metric.compute(x)).forEach((v, i) => { if (v !== undefined) values[i]![metric.name as Metric] = v; });
+    }
     metricsMs += performance.now() - t0;
     maps.forEach((m, i) => {
       const orig = mapToOriginal(m.gt, prep.transform);
-      const O = di.top!.O[i]!, Y = di.Y[i]!;
-      perImage.push({
-        file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }),
-        values: {
-          EBPG: 100 * energyPointingGame(orig, mask), Bbox: 100 * bboxScore(orig, mask), mIoU: 100 * topFractionIoU(orig, mask),
-          'Deletion AUC': causal[i]!.deletion!.auc, 'Insertion AUC': causal[i]!.insertion!.auc,
-          'Drop %': (100 * Math.max(0, Y - O)) / Y, 'Increase %': O > Y ? 100 : 0,
-        },
-      });
+      perImage.push({ file: a.file, method: m.method, small, classId: a.label_index, hit: pointingHit(orig, mask, { width: orig.width }), values: values[i]! });
     });
   }
   return { methods: allMethods, rows: perImage, methodTime, metricsMs };
 }
 
 /** Mean and 95% interval of every metric per method; the pointing game is the mean over classes of the per-class hit rate (spec 7.1). */
-export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly string[]): Record<string, MethodSummary> {
+export function summariseEvaluation(rows: readonly EvalRow[], methods: readonly string[], metrics: readonly Metric[] = METRICS): Record<string, MethodSummary> {
   return Object.fromEntries(methods.map((m) => {
     const mine = rows.filter((r) => r.method === m);
     const byClass = new Map<number, boolean[]>();
     for (const r of mine) byClass.set(r.classId, [...(byClass.get(r.classId) ?? []), r.hit]);
     const classRates = [...byClass.values()].map((h) => (100 * h.filter(Boolean).length) / h.length);
-    const metrics = Object.fromEntries(METRICS.map((k) => [k, k === 'Pointing' ? summarise(classRates) : summarise(mine.map((r) => r.values[k]!))])) as Record<Metric, Summary>;
-    return [m, { images: mine.length, metrics }];
+    const values = (k: Metric) => mine.map((r) => r.values[k]).filter((v): v is number => v !== undefined);
+    const summary = Object.fromEntries(metrics.map((k) => [k, k === 'Pointing' ? summarise(classRates) : summarise(values(k))])) as Record<Metric, Summary>;
+    return [m, { images: mine.length, metrics: summary }];
   }));
 }
 
 /** What the report says about the run besides the rows. */
-export interface ReportMeta { model: string; images: number; dir: string; adapter: string; step: number; failed: readonly { file: string; error: string }[] }
+export interface ReportMeta {
+  model: string; images: number; dir: string; adapter: string; step: number; failed: readonly { file: string; error: string }[];
+  /** The table's columns (default METRICS; evaluate --sanity adds the randomisation check). */
+  metrics?: readonly Metric[];
+}
 
 /** The Markdown tables (all images, and the small-box subset) and the per-image CSV of an evaluation. */
 export function evaluationReport(rows: readonly EvalRow[], allMethods: readonly string[], meta: ReportMeta): { md: string; csvText: string } {
+  const columns = meta.metrics ?? METRICS;
   const table = (subset: readonly EvalRow[]) => {
-    const stats = summariseEvaluation(subset, allMethods);
-    return allMethods.map((m) => [m, String(stats[m]!.images), ...METRICS.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
+    const stats = summariseEvaluation(subset, allMethods, columns);
+    return allMethods.map((m) => [m, String(stats[m]!.images), ...columns.map((k) => fmt(stats[m]!.metrics[k], k === 'Pointing' ? 1 : k.includes('AUC') ? 3 : 1))]);
   };
-  const header = ['method', 'images', ...METRICS.map((k) => `${k} ${/Deletion|Drop/.test(k) ? '↓' : '↑'}`)];
+  const header = ['method', 'images', ...columns.map((k) => `${k} ${/Deletion|Drop|Randomisation/.test(k) ? '↓' : '↑'}`)];
   const smallSet = rows.filter((r) => r.small);
   const md = [
     `# Evaluation: ${meta.model} on ${meta.images} images of ${meta.dir}`,
@@ -213,8 +219,8 @@ export function evaluationReport(rows: readonly EvalRow[], allMethods: readonly 
     '',
     ...(meta.failed.length ? [`Failed (not in the tables): ${meta.failed.map((f) => `${f.file} (${f.error})`).join('; ')}`, ''] : []),
   ].join('\n');
-  const csvText = csv(['file', 'method', 'small_boxes', ...METRICS.filter((k) => k !== 'Pointing'), 'pointing_hit'],
-    rows.map((r) => [r.file, r.method, r.small ? 1 : 0, ...METRICS.filter((k) => k !== 'Pointing').map((k) => r.values[k]!), r.hit ? 1 : 0]));
+  const csvText = csv(['file', 'method', 'small_boxes', ...columns.filter((k) => k !== 'Pointing'), 'pointing_hit'],
+    rows.map((r) => [r.file, r.method, r.small ? 1 : 0, ...columns.filter((k) => k !== 'Pointing').map((k) => r.values[k] ?? ''), r.hit ? 1 : 0]));
   return { md, csvText };
 }
 
@@ -244,19 +250,23 @@ export function preprocessArgs(v: { [K in keyof typeof PREPROCESS_ARGS]?: string
 export async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, images: { type: 'string' }, annotations: { type: 'string' }, methods: { type: 'string' },
-    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, ...PREPROCESS_ARGS,
+    limit: { type: 'string' }, step: { type: 'string' }, batch: { type: 'string' }, mu: { type: 'string' }, sanity: { type: 'boolean' }, ...PREPROCESS_ARGS,
     out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(evaluateHelp); return; }
   const { step, batch, limit, mu, methods, dir } = evaluateArguments(values);
+  const sanity = values.sanity === true;
   const anns = loadAnnotations(dir, values.annotations, limit);
   const outDir = values.out ?? 'out/eval';
   const modelPath = resolveModelPath(values.model);
   const { model, gpu } = await openModel(modelPath);
   try {
     const { p } = preprocessingFromArgs(model, values);
-    const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, evaluationSettings(basename(modelPath), dir, preprocessArgs(values), { methods, step, batch, mu }), dir, anns, p, { methods, step, batch, mu }, new FolderStore(outDir), gpu.adapterName);
-    const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir: resolve(dir), adapter: gpu.adapterName, step, failed });
+    // The sanity check joins the run's settings only when asked, so earlier runs still resume.
+    const settings = { ...evaluationSettings(basename(modelPath), dir, preprocessArgs(values), { methods, step, batch, mu }), ...(sanity ? { sanity } : {}) };
+    const { methods: allMethods, rows: perImage, failed } = await evaluateResumable(model, settings, dir, anns, p, { methods, step, batch, mu, sanity }, new FolderStore(outDir), gpu.adapterName);
+    const metrics: readonly Metric[] = sanity ? [...METRICS, 'Randomisation ρ'] : METRICS;
+    const { md, csvText } = evaluationReport(perImage, allMethods, { model: basename(modelPath), images: anns.length, dir: resolve(dir), adapter: gpu.adapterName, step, failed, metrics });
     writeFilesAtomically([{ path: join(outDir, 'evaluation.md'), bytes: md }, { path: join(outDir, 'evaluation.csv'), bytes: csvText }]);
     console.log(md);
     console.log(`written: ${join(outDir, 'evaluation.md')}, ${join(outDir, 'evaluation.csv')}`);

@@ -8,12 +8,13 @@
  */
 import type { Model } from '../../runtime/model.js';
 import type { GpuTensor } from '../../runtime/plan.js';
-import { GpuCompute } from '../../runtime/compute.js';
+import type { GpuCompute } from '../../runtime/compute.js';
 import { CancelledError, InputError } from '../../runtime/errors.js';
-import { scoreProgram, type ScoreMode } from '../../kernels/score.js';
+import type { ScoreMode } from '../../kernels/score.js';
 import { blurProgram, perturbRowsProgram, SOFT_ROW } from '../../kernels/metrics.js';
 import type { KernelProgram } from '../../kernels/types.js';
-import { maxOwnBatch, scoringPlan, type Progress } from '../session.js';
+import { ExplainSession, maxOwnBatch, PlanLeases, type Progress } from '../session.js';
+import { ScoringPass } from '../scoring.js';
 
 /** Where a plane's values come from: host data [C, H, W], one value per channel, or a blur of plane `blurOf`. */
 export type PlaneSpec =
@@ -41,7 +42,9 @@ function evenBatch(rows: number, max: number): number {
   return Math.max(1, Math.ceil(rows / batches));
 }
 
+/** Metrics' batched perturbation engine, running in an image-less ExplainSession (the one session type). */
 export class PerturbationRunner {
+  readonly session: ExplainSession;
   readonly compute: GpuCompute;
   readonly inputName: string;
   /** [1, C, H, W]. */
@@ -56,15 +59,13 @@ export class PerturbationRunner {
   private fieldCount = 0;
 
   constructor(readonly model: Model, readonly opts: RunnerOptions = {}) {
-    const info = model.inputs[0];
-    if (!info) throw new InputError('the model has no input');
-    this.inputName = info.name;
-    this.inputShape = [...model.inputShapes(1).get(info.name)!];
-    if (this.inputShape.length !== 4) throw new InputError(`metrics need an image input [1, C, H, W]; the model input is [${this.inputShape}]`);
     this.mode = opts.scoreMode ?? 'softmax';
     this.batchSize = opts.batchSize ?? 32;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${this.batchSize}`);
-    this.compute = new GpuCompute(model.gpu);
+    this.session = new ExplainSession(model, undefined, opts);
+    this.compute = this.session.compute;
+    this.inputName = this.session.inputName;
+    this.inputShape = this.session.inputShape;
   }
 
   get channels(): number { return this.inputShape[1]!; }
@@ -100,7 +101,7 @@ export class PerturbationRunner {
     // temporary and copy into the plane.
     const tmp = this.compute.alloc([C, P], 'blur');
     const kernels = new Map<ArrayLike<number>, { t: GpuTensor; radius: number }>();
-    const enc = this.compute.device.createCommandEncoder();
+    const cmd = this.session.command();
     const progs: KernelProgram[] = [];
     for (const b of blurs) {
       let k = kernels.get(b.kernel);
@@ -112,10 +113,9 @@ export class PerturbationRunner {
       }
       const prog = blurProgram(this.compute.ctx, { channels: C, h: this.height, w: this.width, radius: k.radius, inOffset: b.src * per });
       progs.push(prog);
-      this.compute.run(prog, { inputs: [t, k.t], outputs: [tmp] }, enc);
-      enc.copyBufferToBuffer(tmp.buffer, 0, t.buffer, b.j * per * 4, per * 4);
+      cmd.run(prog, { inputs: [t, k.t], outputs: [tmp] }).copy(tmp, t, { to: b.j * per, count: per });
     }
-    this.compute.device.queue.submit([enc.finish()]);
+    cmd.submitNow();
     for (const p of progs) this.compute.forget(p);
     this.compute.release(tmp);
     for (const k of kernels.values()) this.compute.release(k.t);
@@ -160,6 +160,17 @@ export class PerturbationRunner {
 
   private async loop(rows: readonly PerturbRow[], phase: string,
     afterBatch?: (ctx: { logits: GpuTensor; K: number }, start: number, n: number) => Promise<void>, result?: GpuTensor): Promise<void> {
+    // The plan is leased for this loop only: released on return, error or cancellation.
+    const leases = new PlanLeases(this.model);
+    try {
+      await this.loopWith(leases, rows, phase, afterBatch, result);
+    } finally {
+      leases.release();
+    }
+  }
+
+  private async loopWith(leases: PlanLeases, rows: readonly PerturbRow[], phase: string,
+    afterBatch?: (ctx: { logits: GpuTensor; K: number }, start: number, n: number) => Promise<void>, result?: GpuTensor): Promise<void> {
     if (!this.planes || !this.fields) throw new InputError('planes and fields must be set first');
     if (rows.length === 0) return;
     const C = this.channels, P = this.pixels;
@@ -175,50 +186,39 @@ export class PerturbationRunner {
     });
     // The perturbed input [B, C, H, W] is bound by this runner's own kernel: it must fit one binding.
     const B = evenBatch(rows.length, Math.min(this.batchSize, maxOwnBatch(this.model.gpu, this.inputShape)));
-    const shapes = new Map([[this.inputName, [B, C, this.height, this.width]]]);
-    const { plan, seed } = await scoringPlan(this.model, shapes, this.mode);
-    const logits = plan.tensor(seed.tensor);
-    const K = logits.size / 4 / B;
+    const pass = await ScoringPass.openScoring(leases, this.compute, this.inputName, this.inputShape, { batch: B, mode: this.mode, perRow: 'written' });
+    const K = pass.outputs;
     for (const c of cls) if (c >= K) throw new InputError(`class ${c} is out of range (the model has ${K} classes)`);
     const c = this.compute;
     const allDesc = c.upload(desc, [desc.length], 'row-descriptors');
     const allCls = c.upload(cls, [cls.length], 'row-classes');
     const batchDesc = c.alloc([B * 4], 'batch-descriptors');
-    const batchCls = c.upload(new Uint32Array(B), [B], 'batch-classes');
-    const scores = c.alloc([B], 'scores');
-    const unused = c.alloc([4], 'unused');
-    const scoreProg = scoreProgram(c.ctx, seed.mode, B, K, false, { z: { input: 0 }, classes: { input: 1 }, score: { output: 0 }, grad: { output: 1 } });
     const perturb = new Map<number, KernelProgram>();
-    const input = plan.tensor(this.inputName);
     try {
       for (let start = 0; start < rows.length; start += B) {
         if (this.opts.signal?.aborted) throw new CancelledError('evaluation cancelled');
         const n = Math.min(B, rows.length - start);
         let prog = perturb.get(n);
         if (!prog) { prog = perturbRowsProgram(c.ctx, { n, channels: C, pixels: P }); perturb.set(n, prog); }
-        const e = c.device.createCommandEncoder();
-        e.copyBufferToBuffer(allDesc.buffer, start * 16, batchDesc.buffer, 0, n * 16);
-        e.copyBufferToBuffer(allCls.buffer, start * 4, batchCls.buffer, 0, n * 4);
-        c.run(prog, { inputs: [this.planes, this.fields, batchDesc], outputs: [input] }, e);
-        plan.encode(e, n);
-        if (result) {
-          c.run(scoreProg, { inputs: [logits, batchCls], outputs: [scores, unused] }, e);
-          e.copyBufferToBuffer(scores.buffer, 0, result.buffer, start * 4, n * 4);
-        }
-        await c.submit(e);
+        const cmd = this.session.command();
+        cmd.copy(allDesc, batchDesc, { from: start * 4, count: n * 4 }).copy(allCls, pass.rowClasses!, { from: start, count: n });
+        cmd.run(prog!, { inputs: [this.planes, this.fields, batchDesc], outputs: [pass.input] });
+        // Scores only when kept; topClasses reads the logits themselves.
+        if (result) { pass.record(cmd, n); pass.keepScores(cmd, result, start, n); } else pass.recordForward(cmd, n);
+        await cmd.submit();
         this.forwardPasses += n;
-        if (afterBatch) await afterBatch({ logits, K }, start, n);
+        if (afterBatch) await afterBatch({ logits: pass.logits, K }, start, n);
         this.opts.onProgress?.({ phase, done: start + n, total: rows.length });
       }
       await c.drain();
     } finally {
       for (const p of perturb.values()) c.forget(p);
-      c.forget(scoreProg);
-      for (const t of [allDesc, allCls, batchDesc, batchCls, scores, unused]) c.release(t);
+      pass.close();
+      for (const t of [allDesc, allCls, batchDesc]) c.release(t);
     }
   }
 
   destroy(): void {
-    this.compute.destroy();
+    this.session.destroy();
   }
 }
