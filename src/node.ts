@@ -1,12 +1,15 @@
 /**
  * Node entry point: acquires a WebGPU device through Dawn (the `webgpu` npm package) and re-exports
  * the library. The only module under src/ that imports Node built-ins.
+ *
+ * `webgpu` is an optional peer dependency (its Dawn binaries are 130 MB, useless to browser-only
+ * users), so it is imported on the first createNodeGpu() call, not at module load.
  */
-import { create, globals } from 'webgpu';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './runtime/device.js';
+import { DeviceError } from './runtime/errors.js';
 import { mergeTuningFile, parseTuningFile, type TuningStore } from './runtime/tuning-cache.js';
 
 let dawn: GPU | undefined;
@@ -44,12 +47,27 @@ export function fileTuningStore(path = join(defaultCacheDir(), 'tuning.json')): 
   };
 }
 
+/** The `webgpu` package is not installed: Node has no WebGPU without it. */
+export class WebGpuMissingError extends DeviceError {}
+
+async function importDawn(): Promise<{ create: (flags: string[]) => unknown; globals: object }> {
+  try {
+    return await import('webgpu');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes("'webgpu'")) {
+      throw new WebGpuMissingError("WebGPU in Node needs the 'webgpu' package (Dawn), an optional peer dependency of webgpu-xai: run `npm install webgpu`", { cause: e });
+    }
+    throw new DeviceError(`cannot load the 'webgpu' package: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /**
  * A GPU context on the first Dawn adapter. Kernel choices persist in {@link fileTuningStore}
  * unless `opts.tuningStore` says otherwise. Call `ctx.destroy()` when done so Node can exit.
  */
 export async function createNodeGpu(opts: DeviceOptions = {}): Promise<GpuContext> {
   if (!dawn) {
+    const { create, globals } = await importDawn();
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
     Object.assign(globalThis, globals);
     dawn = create([]) as GPU;

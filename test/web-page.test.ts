@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Model } from '../src/runtime/model.js';
 import { explainImage } from '../src/xai/explain.js';
 import { PRESETS, preprocessImage } from '../src/xai/preprocess.js';
-import { DEFAULT_IMAGE, DEFAULT_MODEL } from '../tools/cli-common.js';
+import { SHARED } from '../tools/cli-common.js';
 import { readImage } from '../tools/image-io.js';
 import { colorbarWidth } from '../tools/render.js';
 import { startWebServer, type WebServer } from '../tools/web-server.js';
@@ -21,6 +21,9 @@ import { compareLogits, runOrt } from './helpers/ort.js';
 import type { PageState } from '../web/main.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The repository's server lists the shared fp32 SqueezeNet first and opens on the shared photo.
+const DEFAULT_MODEL = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
+const DEFAULT_IMAGE = join(SHARED, 'images', 'misc', 'catdog.rise.png');
 const have = existsSync(CHROMIUM) && existsSync(DEFAULT_MODEL) && existsSync(DEFAULT_IMAGE);
 // Flags from spec/platform.md: WebGPU on in headless mode, and no background network traffic
 // (this machine refuses it, and Chromium would retry for the whole run).

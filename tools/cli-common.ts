@@ -11,11 +11,26 @@ import { parseLabels } from './scores.js';
 
 export { toProbabilities, topK } from './scores.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** True when running from the TypeScript sources (tsx, the repository); false in the compiled package. */
+export const FROM_SOURCE = import.meta.url.endsWith('.ts');
+/** The package root: the repository when run from tools/, the installed package when run from dist/tools/. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), FROM_SOURCE ? '..' : '../..');
+/** Test data beside the repository; only the repository's own runs (FROM_SOURCE) look there. */
 export const SHARED = resolve(REPO_ROOT, '..', 'shared');
-export const DEFAULT_MODEL = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
-export const DEFAULT_IMAGE = join(SHARED, 'images', 'misc', 'catdog.rise.png');
-export const DEFAULT_LABELS = join(SHARED, 'labels', 'imagenet-synset.txt');
+/** The model the package carries (assets/README.md): SqueezeNet 1.1, fp16 weights, caffe preprocessing. */
+export const DEFAULT_MODEL = join(REPO_ROOT, 'assets', 'squeezenet1.1-fp16.onnx');
+/** ImageNet-1k class names in output order, used for any model with 1000 outputs unless --labels says otherwise. */
+export const DEFAULT_LABELS = join(REPO_ROOT, 'assets', 'imagenet-classes.txt');
+/** The repository's demo photo; the installed package has no default image. */
+export const DEFAULT_IMAGE = FROM_SOURCE ? join(SHARED, 'images', 'misc', 'catdog.rise.png') : undefined;
+/** How help texts describe the defaults. */
+export const MODEL_DEFAULT_HELP = 'the built-in SqueezeNet 1.1, ImageNet classes';
+export const IMAGE_DEFAULT_HELP = DEFAULT_IMAGE ? `default: ${DEFAULT_IMAGE}` : 'required';
+
+/** The version in the package's package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** A problem with what the user typed: printed without a stack trace, exit code 2. */
 export class UsageError extends Error { override name = 'UsageError'; }
@@ -29,12 +44,13 @@ export function resolveModelPath(arg: string | undefined): string {
     return arg;
   }
   if (existsSync(DEFAULT_MODEL)) return DEFAULT_MODEL;
-  throw new UsageError(`no --model given and the default ${DEFAULT_MODEL} does not exist (the shared models folder is not beside this checkout): pass --model PATH`);
+  throw new UsageError(`no --model given and the built-in model ${DEFAULT_MODEL} is missing (a damaged install?): pass --model PATH`);
 }
 
 export function resolveImagePath(arg: string | undefined): string {
-  const p = arg ?? DEFAULT_IMAGE;
-  if (!existsSync(p)) throw new UsageError(arg ? `image not found: ${arg}` : `no --image given and the default ${DEFAULT_IMAGE} does not exist: pass --image PATH`);
+  if (arg === undefined && (DEFAULT_IMAGE === undefined || !existsSync(DEFAULT_IMAGE))) throw new UsageError('no --image given: pass --image PATH (a JPEG or PNG file)');
+  const p = arg ?? DEFAULT_IMAGE!;
+  if (!existsSync(p)) throw new UsageError(`image not found: ${p}`);
   return p;
 }
 

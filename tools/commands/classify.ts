@@ -3,14 +3,14 @@ import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { readImage } from '../image-io.js';
 import { preprocessImage } from '../../src/xai/preprocess.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
 
 export const classifyHelp = `Usage: webgpu-xai classify [--model M.onnx] [--image I ...] [options]
 
 Prints the top classes of each image with their names and probabilities.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
-  --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
+  --image PATH     image file, JPEG or PNG; repeat for several (${IMAGE_DEFAULT_HELP})
 ${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
   --top K          how many classes to print (default 5)

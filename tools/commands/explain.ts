@@ -12,15 +12,15 @@ import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preproce
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
 import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
 
 Explains a classifier's decision: writes heatmap overlays, raw maps and summaries.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
-  --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
+  --image PATH     image file, JPEG or PNG; repeat for several (${IMAGE_DEFAULT_HELP})
   --method NAME    ${Object.keys(METHODS).join(' | ')}; repeat or comma-separate for several (default: sise)
   --class K        class index to explain (default: each image's top-1 class)
   --out DIR        output folder, created if missing (default: ./out)

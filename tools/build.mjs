@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * `npm run build` (and `prepack`): compiles the library and the command-line tool into dist/ with
+ * tsc (ES modules, .d.ts, source maps), bundles and minifies the web page into dist/web/ so the
+ * installed package serves it without esbuild, and writes the CommonJS entry that explains the
+ * package is ESM only. Plain Node so it runs before anything is compiled.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const require = createRequire(import.meta.url);
+
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+chmodSync(join(dist, 'tools', 'cli.js'), 0o755);
+
+// The page: one minified ES module; the HTML as it is.
+const { build } = await import('esbuild');
+mkdirSync(join(dist, 'web'), { recursive: true });
+await build({
+  entryPoints: [join(root, 'web', 'main.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
+  minify: true, legalComments: 'none', outfile: join(dist, 'web', 'main.js'), logLevel: 'warning',
+});
+copyFileSync(join(root, 'web', 'index.html'), join(dist, 'web', 'index.html'));
+
+writeFileSync(join(dist, 'require.cjs'), `'use strict';
+// webgpu-xai is an ES module package: require() cannot load it.
+throw new Error("webgpu-xai is ESM only: use import (import { loadModel } from 'webgpu-xai/node') or, from CommonJS, await import('webgpu-xai/node'); require('webgpu-xai') is not supported");
+`);
+console.log(`built ${dist}`);
