@@ -18,6 +18,9 @@ const require = createRequire(import.meta.url);
 rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
 chmodSync(join(dist, 'tools', 'cli.js'), 0o755);
+// The generated protobuf decoder is JavaScript with its own declarations: tsc does not copy it.
+mkdirSync(join(dist, 'src', 'runtime', 'onnx-pb'), { recursive: true });
+for (const f of ['onnx.js', 'onnx.d.ts']) copyFileSync(join(root, 'src', 'runtime', 'onnx-pb', f), join(dist, 'src', 'runtime', 'onnx-pb', f));
 
 // The page: one minified ES module; the HTML as it is.
 const { build } = await import('esbuild');

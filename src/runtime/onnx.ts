@@ -3,13 +3,13 @@
  * allows (raw_data or typed fields) is read; float16/bfloat16/float64 widen to float32, integers are
  * held exactly as float64. Anything malformed becomes a ModelFormatError, never a crash.
  */
-import onnxProto from 'onnx-proto';
+import { onnx } from './onnx-pb/onnx.js';
 import type { AttrValue, Graph, GraphNode, ValueInfo } from './graph.js';
 import { halfToFloat, sizeOf, type DType, type HostTensor } from './tensor.js';
 import { ModelFormatError } from './errors.js';
 
-const { onnx } = onnxProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
+/** A decoded TensorProto (initializers, tensor attributes); its externalData/dataLocation say where weights stored outside the file live. */
+export type TensorProto = onnx.ITensorProto;
 
 const DTYPES: Record<number, DType> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64',
@@ -22,7 +22,7 @@ export function dtypeOf(code: number | null | undefined): DType {
   return d;
 }
 
-/** protobufjs gives int64 fields as Long objects or numbers depending on the platform. */
+/** int64 fields decode as numbers (the generated code is built with --force-number); bigint and Long are accepted too. */
 function num(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
@@ -106,7 +106,7 @@ function readRaw(dv: DataView, dtype: DType, i: number): number {
 
 const utf8 = new TextDecoder();
 
-function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue | undefined {
+function attrValue(a: onnx.IAttributeProto): AttrValue | undefined {
   const T = onnx.AttributeProto.AttributeType;
   let type = a.type ?? 0;
   if (!type) {
@@ -126,7 +126,7 @@ function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue | undefined {
   }
 }
 
-function valueInfo(v: onnxProto.onnx.IValueInfoProto): ValueInfo {
+function valueInfo(v: onnx.IValueInfoProto): ValueInfo {
   const tt = v.type?.tensorType;
   const dims = tt?.shape?.dim ?? [];
   return {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates the ONNX protobuf code from src/runtime/onnx-pb/onnx.proto (ONNX 1.23.1, IR version
+# 14; taken from the onnx 1.23.1 wheel's onnx/onnx.proto): `npm run gen:onnx`.
+#  - src/runtime/onnx-pb/onnx.{js,d.ts}: what the library ships, decode only (no encode, create,
+#    verify or JSON conversion), int64 as numbers;
+#  - tools/onnx-pb/onnx.{js,d.ts}: the same messages with encode, create and JSON conversion too,
+#    for the ONNX writer that tests and benchmarks build models with (and fuzzers mutate).
+# docs/protobuf.md says why protobufjs's static code and not @bufbuild/protobuf.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+proto=src/runtime/onnx-pb/onnx.proto
+common=(-t static-module -w es6 --es6 --force-number --no-verify --no-delimited --no-typeurl --no-service)
+gen() { # out-dir extra-flags...
+  local out=$1; shift
+  mkdir -p "$out"
+  npx pbjs "${common[@]}" "$@" -o "$out/onnx.js" "$proto"
+  npx pbts -o "$out/onnx.d.ts" "$out/onnx.js"
+  # int64 fields are numbers (--force-number): the types never use Long, and an `import = require`
+  # line cannot stand in an ES module declaration file.
+  sed -i '/^import Long = require("long");$/d' "$out/onnx.d.ts"
+}
+gen src/runtime/onnx-pb --no-create --no-encode --no-convert
+gen tools/onnx-pb
