@@ -1,4 +1,4 @@
-import * as $protobuf from "protobufjs";
+import * as $protobuf from "./runtime.js";
 
 /** Namespace onnx. */
 export namespace onnx {
