@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * webgpu-xai: the browser-safe public surface. Node users import 'webgpu-xai/node', which adds
  * device acquisition through Dawn and file reading.
@@ -30,3 +31,7 @@ export { mapToOriginal, type Explanation, type SaliencyMap, type LayerMap } from
 export type { Progress, CommonOptions } from './xai/session.js';
 export type { ScoreMode } from './kernels/score.js';
 export { GradientPlan, type GradientOptions } from './runtime/reverse.js';
+export {
+  overlay, colormap, viridis, turbo, jet, gray, colorbar, colorbarWidth, heatmapOverlay, overlayGrid, encodeNpyFloat32, decodeNpyFloat32,
+  type OverlayOptions, type ColormapName,
+} from './render.js';

@@ -81,4 +81,5 @@ export async function readBytes(path: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(path));
 }
 
+export { decodeImage, readImage, encodePng, ImageDecodeError } from './image-io.js';
 export * from './index.js';

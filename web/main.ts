@@ -11,7 +11,7 @@ import {
   CancelledError, DeviceError, type Explanation, type GpuContext, type Model, type PresetName, type Preprocessing, type RgbaImage,
   type TuneReport,
 } from '../src/index.js';
-import { encodeNpyFloat32, overlayWithColorbar } from '../tools/render.js';
+import { encodeNpyFloat32, overlayWithColorbar } from '../src/render.js';
 import { parseLabels, toProbabilities, topK } from '../tools/scores.js';
 
 /** What the page has done, readable from outside (window.webgpuXaiPage): the headless test reads it. */

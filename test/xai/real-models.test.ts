@@ -13,7 +13,7 @@ import { sise, adaSise } from '../../src/xai/sise.js';
 import { gradCam } from '../../src/xai/cams.js';
 import { explainImage } from '../../src/xai/explain.js';
 import { PRESETS, preprocessImage, type Preprocessing } from '../../src/xai/preprocess.js';
-import { readImage } from '../../tools/image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { spearman } from '../helpers/stats.js';
 import { testGpu } from '../helpers/gpu.js';
 

@@ -1,7 +1,7 @@
 /** `classify`: the top classes of one or more images, with names. */
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { readImage } from '../image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { preprocessImage } from '../../src/xai/preprocess.js';
 import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
 

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readImage } from '../image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError, MODEL_DEFAULT_HELP, FROM_SOURCE } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
 import { METHODS, type MethodOptions } from '../../src/xai/explain.js';

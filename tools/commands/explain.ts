@@ -6,14 +6,14 @@
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { encodePng, readImage } from '../image-io.js';
+import { encodePng, readImage } from '../../src/image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
 import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
-import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
+import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../../src/render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
 

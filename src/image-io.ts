@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import type { RgbaImage } from '../src/xai/preprocess.js';
+import type { RgbaImage } from './xai/preprocess.js';
 
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
