@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * webgpu-xai: the browser-safe public surface. Node users import 'webgpu-xai/node', which adds
  * device acquisition through Dawn and file reading.

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * Node entry point: acquires a WebGPU device through Dawn (the `webgpu` npm package) and re-exports
  * the library. The only module under src/ that imports Node built-ins.
