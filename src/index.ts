@@ -1,7 +1,8 @@
 /// <reference types="@webgpu/types" preserve="true" />
 /**
  * webgpu-xai: the browser-safe public surface. Node users import 'webgpu-xai/node', which adds
- * device acquisition through Dawn and file reading.
+ * device acquisition through Dawn, file reading, image decoding and PNG encoding. Overlays (map
+ * over photo, colour maps, colour bar) are in 'webgpu-xai/overlay', metrics in 'webgpu-xai/metrics'.
  */
 export * from './runtime/errors.js';
 export { createGpuContext, type GpuContext, type DeviceOptions } from './runtime/device.js';
@@ -31,7 +32,3 @@ export { mapToOriginal, type Explanation, type SaliencyMap, type LayerMap } from
 export type { Progress, CommonOptions } from './xai/session.js';
 export type { ScoreMode } from './kernels/score.js';
 export { GradientPlan, type GradientOptions } from './runtime/reverse.js';
-export {
-  overlay, colormap, viridis, turbo, jet, gray, colorbar, colorbarWidth, heatmapOverlay, overlayGrid, encodeNpyFloat32, decodeNpyFloat32,
-  type OverlayOptions, type ColormapName,
-} from './render.js';

@@ -83,4 +83,7 @@ export async function readBytes(path: string): Promise<Uint8Array> {
 }
 
 export { decodeImage, readImage, encodePng, ImageDecodeError } from './image-io.js';
+// The overlay helpers live in their own entry ('webgpu-xai/overlay') so browser bundles of the
+// main entry do not carry the bitmap font and colour maps; Node users get them here too.
+export * from './render.js';
 export * from './index.js';
