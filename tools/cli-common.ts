@@ -1,6 +1,6 @@
 /** Shared pieces of the command-line tool: defaults, argument errors, model and label loading. */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeGpu } from '../src/node.js';
 import { Model, type LoadOptions } from '../src/runtime/model.js';
@@ -71,13 +71,23 @@ export function preprocessingFor(model: Model, preset: string | undefined, size?
 export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean; tune?: LoadOptions['tune'] } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
   const g = gpu ?? (await createNodeGpu());
   const t0 = performance.now();
+  // Loading can take seconds (kernel tuning on a new adapter, compiling every pipeline): say so on a terminal.
+  const status = (text: string) => { if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`); };
+  const name = basename(path);
+  status(`loading ${name}...`);
+  const tune: LoadOptions['tune'] = opts.tune === false ? false : {
+    ...(typeof opts.tune === 'object' ? opts.tune : {}),
+    onProgress: (p) => status(`loading ${name}: tuning kernels ${p.done}/${p.total} (${p.op})`),
+  };
   try {
-    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, ...(opts.tune !== undefined ? { tune: opts.tune } : {}) });
+    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, tune });
     return { model, gpu: g, loadMs: performance.now() - t0 };
   } catch (e) {
     // A model that fails to load must not keep the process alive through an open device.
     if (!gpu) g.destroy();
     throw e;
+  } finally {
+    status('');
   }
 }
 

@@ -8,6 +8,7 @@ import { layers, layersHelp } from './commands/layers.js';
 import { tune, tuneHelp } from './commands/tune.js';
 import { web, webHelp } from './commands/web.js';
 import { packageVersion, runCommand, UsageError } from './cli-common.js';
+import { inQuietChild, runQuietChild } from './quiet-dawn.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   classify: { run: classify, help: classifyHelp },
@@ -53,6 +54,7 @@ if (!c) {
   process.stderr.write(`error: unknown command '${cmd}'\n\n${usage}\n`);
   process.exit(2);
 }
+if (!inQuietChild() && !rest.includes('--help') && !rest.includes('-h')) process.exit(await runQuietChild());
 const code = await runCommand(() => c.run(rest).catch((e: unknown) => {
   // parseArgs reports unknown or malformed options with this code.
   if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((e as Error).message);
