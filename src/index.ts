@@ -14,7 +14,7 @@ export type { SplitPlan } from './runtime/split-plan.js';
 export type { TuneOptions, TuneReport, TunedGeometry, TuneProgress } from './runtime/tuner.js';
 export { localStorageTuningStore, memoryTuningStore, type TuningStore, type TunedChoice } from './runtime/tuning-cache.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';
-export { preprocessImage, PRESETS, guessPreset, presetForInput, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
+export { preprocessImage, PRESETS, guessPreset, presetForInput, presetForModel, preprocessingMismatch, resolvePreprocessing, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage, type ModelPreset } from './xai/preprocess.js';
 export { explainImage, METHODS, type MethodOptions } from './xai/explain.js';
 export { sise, adaSise, selectChannels, type SiseOptions } from './xai/sise.js';
 export { gradCam, gradCamPlusPlus, scoreCam, type CamOptions, type GradCamPlusPlusOptions } from './xai/cams.js';

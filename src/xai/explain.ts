@@ -4,7 +4,7 @@
  */
 import type { Model } from '../runtime/model.js';
 import { InputError } from '../runtime/errors.js';
-import { modelInputToRgb, preprocessImage, type Preprocessing, type RgbaImage } from './preprocess.js';
+import { modelInputToRgb, preprocessImage, resolvePreprocessing, type PresetName, type Preprocessing, type RgbaImage } from './preprocess.js';
 import { mapToOriginal, type Explanation } from './explanation.js';
 import { sise, adaSise, type SiseOptions } from './sise.js';
 import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions } from './cams.js';
@@ -88,8 +88,13 @@ export function methodParameters(method: string, pairs: readonly string[], allMe
   return out as Partial<MethodOptions>;
 }
 
-/** Explains `image` with `method`; the map is also resampled onto the original image's pixels. */
-export async function explainImage(model: Model, image: RgbaImage, preprocessing: Preprocessing, method: string, opts: MethodOptions = {}): Promise<Explanation> {
+/**
+ * Explains `image` with `method`; the map is also resampled onto the original image's pixels.
+ * `preprocessing` undefined: found from the model (presetForModel); a preset name or explicit
+ * values win, with a warning when the model's input suggests another convention.
+ */
+export async function explainImage(model: Model, image: RgbaImage, given: Preprocessing | PresetName | undefined, method: string, opts: MethodOptions = {}): Promise<Explanation> {
+  const preprocessing = resolvePreprocessing(model, given);
   const run = METHODS[method];
   if (!run) throw new InputError(`unknown method '${method}' (available: ${Object.keys(METHODS).join(', ')})`);
   const prepared = preprocessImage(image, preprocessing);
