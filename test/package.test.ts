@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transform } from 'esbuild';
 import { GraphBuilder, heWeights, randNormal, Rng } from '../tools/onnx-writer.js';
 import { decodeImage } from '../src/image-io.js';
 import { colorbarWidth } from '../src/render.js';
@@ -28,6 +29,14 @@ function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {
   });
 }
 const ok = (r: Run) => { if (r.code !== 0) throw new Error(`exit ${r.code}\n${r.stdout}\n${r.stderr}`); return r; };
+
+/** The README's ```ts blocks marked `<!-- readme-example: NAME -->`, by name. */
+function readmeExamples(): Record<string, string> {
+  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/<!-- readme-example: ([\w-]+) -->\n```ts\n([\s\S]*?)\n```/g)) out[m[1]!] = m[2]!;
+  return out;
+}
 
 /** A small CNN (Conv, Relu, GlobalAveragePool, Flatten, Gemm) the ONNX writer builds from seeded weights. */
 function tinyModel(): Uint8Array {
@@ -141,14 +150,35 @@ tiny.destroy(); sq.destroy(); gpu.destroy();`);
       expect([png.width, png.height]).toEqual([photo.width + colorbarWidth(photo.height), photo.height]);
     }, 180_000);
 
+    it('runs the README examples as they are written', async () => {
+      const examples = readmeExamples();
+      expect(Object.keys(examples).sort()).toEqual(['explanations', 'quickstart']);
+      // What the examples open: a model file and a photo beside them.
+      writeFileSync(join(app, 'model.onnx'), readFileSync(join(ROOT, 'assets', 'squeezenet1.1-fp16.onnx')));
+      writeFileSync(join(app, 'photo.jpg'), readFileSync(PHOTO));
+      for (const [name, code] of Object.entries(examples)) {
+        writeFileSync(join(app, `readme-${name}.ts`), code);
+        writeFileSync(join(app, `readme-${name}.mjs`), (await transform(code, { loader: 'ts', format: 'esm', target: 'es2022' })).code);
+      }
+      const quick = ok(await node('readme-quickstart.mjs'));
+      expect(quick.stdout).toMatch(/^243 \d+(\.\d+)?$/m); // bull mastiff and its score
+      const png = decodeImage(new Uint8Array(readFileSync(join(app, 'photo.gradcam.png'))));
+      expect([png.width, png.height]).toEqual([224 + colorbarWidth(224), 224]);
+      const ex = ok(await node('readme-explanations.mjs'));
+      const last = ex.stdout.trim().split('\n').pop()!.split(' ').map(Number);
+      expect(last[0]).toBe(243);
+      expect(last[2]).toBeGreaterThanOrEqual(0);
+      expect(last[2]).toBeLessThanOrEqual(1);
+    }, 600_000);
+
     it('compiles a strict TypeScript consumer against the shipped declarations (node16 and bundler resolution)', async () => {
       mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
       symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'), 'dir');
       writeFileSync(join(app, 'consumer.ts'), `import { readFileSync } from 'node:fs';
 import { createNodeGpu, loadModel, explainImage, readImage, encodePng, overlay, type Explanation, type LoadOptions } from 'webgpu-xai/node';
-import { PRESETS, type RgbaImage, type OverlayOptions } from 'webgpu-xai';
+import { PRESETS, type RgbaImage } from 'webgpu-xai';
 import { deletionInsertion } from 'webgpu-xai/metrics';
-import { turbo } from 'webgpu-xai/overlay';
+import { turbo, type OverlayOptions } from 'webgpu-xai/overlay';
 
 export async function main(path: string): Promise<Uint8Array> {
   const gpu = await createNodeGpu();
@@ -164,7 +194,8 @@ export async function main(path: string): Promise<Uint8Array> {
 `);
       const base = { strict: true, exactOptionalPropertyTypes: true, skipLibCheck: false, noEmit: true, target: 'ES2022', lib: ['ES2022', 'DOM'], types: ['node'] }; // DOM: @webgpu/types builds on it
       for (const [name, extra] of [['node16', { module: 'node16', moduleResolution: 'node16' }], ['bundler', { module: 'esnext', moduleResolution: 'bundler' }]] as const) {
-        writeFileSync(join(app, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions: { ...base, ...extra }, files: ['consumer.ts'] }));
+        const readme = Object.keys(readmeExamples()).map((n) => `readme-${n}.ts`);
+        writeFileSync(join(app, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions: { ...base, ...extra }, files: ['consumer.ts', ...readme] }));
         const r = await sh(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', `tsconfig.${name}.json`], app);
         expect(r.stdout + r.stderr, name).toBe('');
         expect(r.code, name).toBe(0);
