@@ -10,6 +10,7 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildPage } from './build-page.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -23,13 +24,7 @@ mkdirSync(join(dist, 'src', 'runtime', 'onnx-pb'), { recursive: true });
 for (const f of ['onnx.js', 'onnx.d.ts']) copyFileSync(join(root, 'src', 'runtime', 'onnx-pb', f), join(dist, 'src', 'runtime', 'onnx-pb', f));
 
 // The page: one minified ES module; the HTML as it is.
-const { build } = await import('esbuild');
-mkdirSync(join(dist, 'web'), { recursive: true });
-await build({
-  entryPoints: [join(root, 'web', 'main.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
-  minify: true, legalComments: 'none', outfile: join(dist, 'web', 'main.js'), logLevel: 'warning',
-});
-copyFileSync(join(root, 'web', 'index.html'), join(dist, 'web', 'index.html'));
+await buildPage(join(dist, 'web'));
 
 writeFileSync(join(dist, 'require.cjs'), `'use strict';
 // webgpu-xai is an ES module package: require() cannot load it.
