@@ -4,6 +4,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { RgbaImage } from './xai/preprocess.js';
 
+/** The bytes are not a decodable PNG or JPEG (or the file cannot be read). */
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
 }
@@ -30,6 +31,7 @@ export function decodeImage(bytes: Uint8Array, what = 'image'): RgbaImage {
   throw new ImageDecodeError(`${what} is neither a PNG nor a JPEG file`);
 }
 
+/** Reads and decodes an image file (PNG or JPEG, EXIF-rotated) to RGBA. */
 export function readImage(path: string): RgbaImage {
   let bytes: Uint8Array;
   try {

@@ -92,7 +92,10 @@ const GLYPHS: Record<string, string[]> = Object.fromEntries(Object.entries({
   ' ': '..... ..... ..... ..... ..... ..... .....', '?': '.###. #...# ....# ...#. ..#.. ..... ..#..',
 }).map(([k, v]) => [k, v.split(' ')]));
 
-export const GLYPH_W = 5, GLYPH_H = 7;
+/** Glyph width of the bitmap font, in pixels at scale 1. */
+export const GLYPH_W = 5;
+/** Glyph height of the bitmap font, in pixels at scale 1. */
+export const GLYPH_H = 7;
 
 /** Width in pixels of `text` at `scale` (one blank column between glyphs). */
 export function textWidth(text: string, scale: number): number {

@@ -23,6 +23,7 @@ import type { ScoreMode } from '../kernels/score.js';
 import { makeBuildContext } from './build-context.js';
 import { revertToStatic, tuneGraph, tunedVariant, tuningCacheFor, type TuneOptions, type TuneReport } from './tuner.js';
 
+/** How a model is loaded: the GPU, fusion, warm-up, tuning and plan caching. */
 export interface LoadOptions {
   gpu: GpuContext;
   /** Inputs fixed to host values at load (for example an integer shape input); they are no longer fed. */
@@ -49,6 +50,7 @@ export interface LoadOptions {
   tune?: boolean | TuneOptions;
 }
 
+/** Options of Model.run: tensors to keep and profiling. */
 export interface RunOptions {
   /** Intermediate tensors to return besides the outputs (by ONNX value name). */
   keep?: readonly string[];
@@ -60,6 +62,7 @@ export interface RunOptions {
   profile?: boolean;
 }
 
+/** What Model.run returns: outputs, kept tensors and the profile if asked. */
 export interface RunResult {
   outputs: Record<string, HostTensor>;
   /** The tensors named in `keep`. */
@@ -97,6 +100,7 @@ export interface KernelSource {
   wgsl: string;
 }
 
+/** A loaded ONNX model on the GPU: run it, plan it for the methods, profile it; `destroy()` frees it. */
 export class Model {
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];

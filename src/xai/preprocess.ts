@@ -7,6 +7,7 @@
 /** Straight (not premultiplied) RGBA pixels, row-major, like ImageData. */
 export interface RgbaImage { width: number; height: number; data: Uint8Array | Uint8ClampedArray }
 
+/** How an image becomes a model input: resize, centre crop, channel order, scale, mean and std. */
 export interface Preprocessing {
   /** Side of the square model input. */
   size: number;
@@ -29,6 +30,7 @@ export const PRESETS = {
   mnist: { size: 28, resize: 28, channels: 'gray', divisor: 1, mean: [0], std: [1] },
 } as const satisfies Record<string, Preprocessing>;
 
+/** A named preset of PRESETS. */
 export type PresetName = keyof typeof PRESETS;
 
 /** Where the model input came from in the original image: maps a saliency map back. */
@@ -43,6 +45,7 @@ export interface ImageTransform {
   size: number;
 }
 
+/** A model-input tensor [1, C, H, W] and where it came from in the original image. */
 export interface PreparedImage { tensor: Float32Array; shape: [1, number, number, number]; transform: ImageTransform }
 
 /** Bilinear sample (half-pixel centres, edge clamp) of channel c at source coordinates. */
