@@ -1,7 +1,8 @@
 /// <reference types="@webgpu/types" preserve="true" />
 /**
  * Node entry point: acquires a WebGPU device through Dawn (the `webgpu` npm package) and re-exports
- * the library. The only module under src/ that imports Node built-ins.
+ * the library. It and image-io.ts (file reading, PNG and JPEG codecs) are the only modules under src/
+ * that import Node built-ins; only this entry reaches them.
  *
  * `webgpu` is an optional peer dependency (its Dawn binaries are 130 MB, useless to browser-only
  * users), so it is imported on the first createNodeGpu() call, not at module load.

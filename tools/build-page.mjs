@@ -15,7 +15,8 @@ export async function buildPage(outDir) {
   mkdirSync(outDir, { recursive: true });
   await build({
     entryPoints: [join(root, 'web', 'main.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
-    minify: true, legalComments: 'none', outfile: join(outDir, 'main.js'), logLevel: 'warning',
+    // keepNames: the page shows errors as `${e.name}: ${e.message}`, and typed errors are named by their class.
+    minify: true, keepNames: true, legalComments: 'none', outfile: join(outDir, 'main.js'), logLevel: 'warning',
   });
   copyFileSync(join(root, 'web', 'index.html'), join(outDir, 'index.html'));
 }
