@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transform } from 'esbuild';
+import { build, transform } from 'esbuild';
+import { gzipSync } from 'node:zlib';
 import { GraphBuilder, heWeights, randNormal, Rng } from '../tools/onnx-writer.js';
 import { decodeImage } from '../src/image-io.js';
 import { colorbarWidth } from '../src/render.js';
@@ -88,6 +89,19 @@ describe('the packed package in a fresh project', () => {
     expect(existsSync(join(nm, 'webgpu'))).toBe(false);
     expect(existsSync(join(nm, 'protobufjs'))).toBe(false);
     expect(existsSync(join(nm, 'onnx-proto'))).toBe(false);
+  });
+
+  it('bundles for the browser from the installed package within the budget, with no Node built-ins', async () => {
+    const r = await build({
+      stdin: { contents: `export * from 'webgpu-xai';`, resolveDir: app, loader: 'js' }, bundle: true, minify: true,
+      platform: 'browser', format: 'esm', target: 'es2022', write: false, logLevel: 'silent', metafile: true,
+    });
+    const gz = gzipSync(r.outputFiles[0]!.contents, { level: 9 }).length;
+    expect(Object.keys(r.metafile.inputs).filter((p) => p.startsWith('node:') || /node_modules\/(webgpu|pngjs|jpeg-js)\//.test(p))).toEqual([]);
+    expect(gz).toBeLessThan(100_000);
+    // 'webgpu-xai/node' in a browser bundle: the browser condition's message, not Dawn and node:fs.
+    const n = await build({ stdin: { contents: `import 'webgpu-xai/node';`, resolveDir: app, loader: 'js' }, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+    expect(n.outputFiles[0]!.text).toContain('webgpu-xai/node is for Node');
   });
 
   it('says what to install when the webgpu package is missing, and that require() is not supported', async () => {

@@ -30,4 +30,9 @@ writeFileSync(join(dist, 'require.cjs'), `'use strict';
 // webgpu-xai is an ES module package: require() cannot load it.
 throw new Error("webgpu-xai is ESM only: use import (import { loadModel } from 'webgpu-xai/node') or, from CommonJS, await import('webgpu-xai/node'); require('webgpu-xai') is not supported");
 `);
+// What a browser bundler gets for 'webgpu-xai/node' (the `browser` export condition): a clear
+// message at start-up instead of Dawn, node:fs and the image codecs pulled into a web bundle.
+writeFileSync(join(dist, 'node-in-browser.js'), `// webgpu-xai/node needs Node (Dawn, files); browsers use the main entry.
+throw new Error("webgpu-xai/node is for Node; in a browser import from 'webgpu-xai' and pass navigator.gpu to createGpuContext");
+`);
 console.log(`built ${dist}`);
