@@ -33,8 +33,9 @@ const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(Math.max(v, 0), 1)
 const byte = (v: number) => Math.round(clamp01(v) * 255);
 
 /**
- * Turbo (Mikhailov 2019, Apache-2.0), by its author's published degree-5 polynomial fit of each
- * channel; within a few per cent of the 256-entry table.
+ * Turbo (Anton Mikhailov, Google, 2019), by Google's published degree-5 polynomial approximation of
+ * each channel (Ruofei Du, Apache-2.0). It departs from the 256-entry table most at the dark end
+ * (blue at 0: 0.11 against the table's 0.23).
  */
 export function turbo(v: number): [number, number, number] {
   const t = clamp01(v);
