@@ -5,7 +5,7 @@
  * from the repository's node_modules instead of downloading Dawn's 130 MB again) and, for the
  * TypeScript check, @types/node.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -163,6 +163,29 @@ tiny.destroy(); sq.destroy(); gpu.destroy();`);
       const photo = decodeImage(new Uint8Array(readFileSync(PHOTO)));
       expect([png.width, png.height]).toEqual([photo.width + colorbarWidth(photo.height), photo.height]);
     }, 180_000);
+
+    it('webgpu-xai web serves the built page with the built-in model and class names', async () => {
+      const child = spawn(process.execPath, [join(app, 'node_modules', '.bin', 'webgpu-xai'), 'web', '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        const url = await new Promise<string>((ok, fail) => {
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => { out += d.toString(); const m = /http:\/\/\S+\//.exec(out); if (m) ok(m[0]); });
+          child.on('close', (code) => fail(new Error(`web exited with ${code}: ${out}`)));
+        });
+        const page = await (await fetch(url)).text();
+        expect(page).toContain('id="labels-file"');
+        const js = await fetch(`${url}main.js`);
+        expect(js.status).toBe(200);
+        expect((await js.text()).length).toBeLessThan(500_000);
+        const defaults = await (await fetch(`${url}defaults.json`)).json() as { models: { url: string }[]; labels: string; image?: string };
+        expect(defaults.models.map((m) => m.url)).toEqual(['/assets/squeezenet1.1-fp16.onnx']);
+        expect(defaults.image).toBeUndefined();
+        expect((await (await fetch(`${url}${defaults.labels.slice(1)}`)).text()).split('\n')[243]).toBe('bull mastiff');
+        expect((await fetch(`${url}shared/models/squeezenet1.1-fp32.onnx`)).status).toBe(404);
+      } finally {
+        child.kill('SIGTERM');
+      }
+    }, 60_000);
 
     it('runs the README examples as they are written', async () => {
       const examples = readmeExamples();
