@@ -27,11 +27,6 @@ export const DEFAULT_IMAGE = FROM_SOURCE ? join(SHARED, 'images', 'misc', 'catdo
 export const MODEL_DEFAULT_HELP = 'the built-in SqueezeNet 1.1, ImageNet classes';
 export const IMAGE_DEFAULT_HELP = DEFAULT_IMAGE ? `default: ${DEFAULT_IMAGE}` : 'required';
 
-/** The version in the package's package.json. */
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-}
-
 /** A problem with what the user typed: printed without a stack trace, exit code 2. */
 export class UsageError extends Error { override name = 'UsageError'; }
 
