@@ -6,7 +6,7 @@ import { createNodeGpu } from '../src/node.js';
 import { Model, type LoadOptions } from '../src/runtime/model.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { XaiError } from '../src/runtime/errors.js';
-import { PRESETS, guessPreset, presetForInput, preprocessingMismatch, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
+import { PRESETS, guessPreset, presetForInput, resolvePreprocessing, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
 import { parseLabels } from './scores.js';
 
 export { toProbabilities, topK } from './scores.js';
@@ -144,7 +144,7 @@ export function preprocessingFromArgs(model: Model, v: { [K in keyof typeof PREP
   if (typeof want[1] === 'number' && want[1] !== n) throw new UsageError(`the model wants ${want[1]} input channels; preprocessing gives ${n} (--channels ${out.channels})`);
   if (typeof want[2] === 'number' && want[2] !== out.size) throw new UsageError(`the model wants ${want[2]}x${want[3]} inputs; --crop is ${out.size}`);
   const custom = ['mean', 'std', 'channels', 'scale', 'resize', 'crop'].some((k) => v[k as keyof typeof v] !== undefined);
-  const why = preprocessingMismatch(model, out);
-  if (why) process.stderr.write(`warning: ${why.replace('pass PRESETS.', 'pass --preset ').replace(' or no preprocessing to use it', ' or no --preset')}\n`);
+  // Warned here once, in the CLI's words; the library then knows and stays quiet for this model.
+  resolvePreprocessing(model, out, (why) => process.stderr.write(`warning: ${why.replace('pass PRESETS.', 'pass --preset ').replace(' or no preprocessing to use it', ' or no --preset')}\n`));
   return { name: custom ? `${name} (customised)` : name, p: out };
 }

@@ -182,11 +182,15 @@ export function preprocessingMismatch(model: { inputs: readonly { name: string; 
 const warned = new WeakMap<object, Set<string>>();
 
 /**
- * The preprocessing to use for `model`: a preset name or explicit values win (with one console
- * warning per model and preprocessing when the model's input suggests another convention);
- * undefined means the preset found from the model (presetForModel).
+ * The preprocessing to use for `model`: a preset name or explicit values win (with one warning per
+ * model and preprocessing when the model's input suggests another convention, through `warn`,
+ * console.warn by default); undefined means the preset found from the model (presetForModel).
  */
-export function resolvePreprocessing(model: { inputs: readonly { name: string; shape: readonly (number | string)[] }[] }, given?: Preprocessing | PresetName): Preprocessing {
+export function resolvePreprocessing(
+  model: { inputs: readonly { name: string; shape: readonly (number | string)[] }[] },
+  given?: Preprocessing | PresetName,
+  warn: (message: string) => void = (m) => console.warn(`webgpu-xai: ${m}`),
+): Preprocessing {
   if (given === undefined) return presetForModel(model).preprocessing;
   const p = typeof given === 'string' ? presetForInput(model.inputs[0]!, given) : given;
   const why = preprocessingMismatch(model, p);
@@ -194,7 +198,7 @@ export function resolvePreprocessing(model: { inputs: readonly { name: string; s
     const seen = warned.get(model) ?? new Set<string>();
     warned.set(model, seen);
     const key = JSON.stringify(p);
-    if (!seen.has(key)) { seen.add(key); console.warn(`webgpu-xai: ${why}`); }
+    if (!seen.has(key)) { seen.add(key); warn(why); }
   }
   return p;
 }

@@ -37,6 +37,16 @@ describe('preset detection', () => {
     expect(warn).toHaveBeenCalledTimes(1); // same values as PRESETS.imagenet: already said
   });
 
+  it('warns through the given function instead, and only once with it or the default', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const model = { ...caffeModel };
+    const mine: string[] = [];
+    resolvePreprocessing(model, PRESETS.imagenet, (m) => mine.push(m));
+    resolvePreprocessing(model, PRESETS.imagenet);
+    expect(mine).toHaveLength(1);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
   it('says nothing where the model names no convention, or where the values agree with it', () => {
     expect(preprocessingMismatch(torchModel, PRESETS.caffe)).toBeUndefined();
     expect(preprocessingMismatch(caffeModel, { ...PRESETS.caffe, size: 227, resize: 256 })).toBeUndefined();
