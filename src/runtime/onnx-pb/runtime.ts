@@ -100,8 +100,6 @@ export class Reader {
     return this.hi * TWO32 + lo;
   }
 
-  bool(): boolean { return this.uint32() !== 0; }
-
   float(): number {
     if (this.pos + 4 > this.len) throw outOfRange(this, 4);
     const v = this.view.getFloat32(this.pos, true);
@@ -141,18 +139,10 @@ export class Reader {
     return array;
   }
 
+  // Only the packed kinds onnx.proto has (repeated int32, int64, uint64, float, double).
   int32s(array: number[] = []): number[] { return this.varints(array, () => this.int32()); }
-  uint32s(array: number[] = []): number[] { return this.varints(array, () => this.uint32()); }
   int64s(array: number[] = []): number[] { return this.varints(array, () => this.int64()); }
   uint64s(array: number[] = []): number[] { return this.varints(array, () => this.uint64()); }
-  bools(array: boolean[] = []): boolean[] {
-    const end = this.size() + this.pos, len = this.len;
-    if (end > len) throw outOfRange(this, end - this.pos);
-    this.len = end;
-    while (this.pos < end) array.push(this.bool());
-    this.len = len;
-    return array;
-  }
 
   /** Length-delimited bytes, as a view of the input (no copy: raw_data of a 100 MB model costs nothing). */
   bytes(): Uint8Array {
