@@ -11,7 +11,7 @@ import { createNodeGpu } from '../src/node.js';
 import { Model } from '../src/runtime/model.js';
 import { explainImage, type MethodOptions } from '../src/xai/explain.js';
 import { PRESETS } from '../src/xai/preprocess.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 
 const SHARED = join(import.meta.dirname, '..', '..', 'shared');
 const SETTINGS: Record<string, MethodOptions> = {

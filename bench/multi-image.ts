@@ -13,7 +13,7 @@ import { createNodeGpu } from '../src/node.js';
 import { Model } from '../src/runtime/model.js';
 import { explain, explainImage } from '../src/xai/explain.js';
 import { PRESETS } from '../src/xai/preprocess.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 
 const { values } = parseArgs({ options: { images: { type: 'string' }, results: { type: 'string' }, methods: { type: 'string' } } });
 const N = Number(values.images ?? 32);

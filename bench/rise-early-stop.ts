@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openModel, preprocessingFor, SHARED } from '../tools/cli-common.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 import { preprocessImage } from '../src/xai/preprocess.js';
 import { rise } from '../src/xai/rise.js';
 import { spearman } from './xai-sise-js.js';

@@ -14,7 +14,7 @@ import { METHODS, type MethodOptions } from '../src/xai/explain.js';
 import { modelInputToRgb, preprocessImage, PRESETS, guessPreset } from '../src/xai/preprocess.js';
 import type { Explanation } from '../src/xai/explanation.js';
 import type { Progress } from '../src/xai/session.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 import { maxAbsDiff, riseJs, spearman } from './sampling-rise-js.js';
 import type { ModelSpec } from './types.js';
 import type { SamplingMethod } from './sampling.js';

@@ -14,7 +14,7 @@ import { preprocessImage, PRESETS, guessPreset } from '../src/xai/preprocess.js'
 import { detectBlocks } from '../src/xai/blocks.js';
 import { selectChannels } from '../src/xai/sise.js';
 import type { Explanation } from '../src/xai/explanation.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 import { bilinearTaps, cascadeFusion, makeMask, spearman } from './xai-sise-js.js';
 import type { ModelSpec } from './types.js';
 

@@ -1,6 +1,8 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * webgpu-xai: the browser-safe public surface. Node users import 'webgpu-xai/node', which adds
- * device acquisition through Dawn and file reading.
+ * device acquisition through Dawn, file reading, image decoding and PNG encoding. Overlays (map
+ * over photo, colour maps, colour bar) are in 'webgpu-xai/overlay', metrics in 'webgpu-xai/metrics'.
  */
 export * from './runtime/errors.js';
 export { createGpuContext, type GpuContext, type DeviceOptions } from './runtime/device.js';
@@ -13,7 +15,7 @@ export type { SplitPlan } from './runtime/split-plan.js';
 export type { TuneOptions, TuneReport, TunedGeometry, TuneProgress } from './runtime/tuner.js';
 export { localStorageTuningStore, memoryTuningStore, type TuningStore, type TunedChoice } from './runtime/tuning-cache.js';
 export { profileTable, chromeTrace, type Profile, type KernelTiming, type OpTimeRow } from './runtime/profiler.js';
-export { preprocessImage, PRESETS, guessPreset, presetForInput, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage } from './xai/preprocess.js';
+export { preprocessImage, PRESETS, guessPreset, presetForInput, presetForModel, preprocessingMismatch, resolvePreprocessing, type RgbaImage, type Preprocessing, type PresetName, type ImageTransform, type PreparedImage, type ModelPreset } from './xai/preprocess.js';
 export { explain, explainImage, methodInputs, METHODS, type MethodOptions, type ExplainRequest, type Target } from './xai/explain.js';
 export { sise, adaSise, selectChannels, type SiseOptions } from './xai/sise.js';
 export { gradCam, gradCamPlusPlus, scoreCam, defineGradientCam, type CamOptions, type GradCamPlusPlusOptions, type CamInputs, type CamRecipe, type GradientCamMethod, type ExplainRow } from './xai/cams.js';

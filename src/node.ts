@@ -1,8 +1,12 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * Node entry point: acquires a WebGPU device through Dawn (the `webgpu` npm package) and re-exports
- * the library. The only module under src/ that imports Node built-ins.
+ * the library. It and image-io.ts (file reading, PNG and JPEG codecs) are the only modules under src/
+ * that import Node built-ins; only this entry reaches them.
+ *
+ * `webgpu` is an optional peer dependency (its Dawn binaries are 130 MB, useless to browser-only
+ * users), so it is imported on the first createNodeGpu() call, not at module load.
  */
-import { create, globals } from 'webgpu';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,6 +14,7 @@ import { dirname, join } from 'node:path';
 import type { ExternalDataSource } from './runtime/external-data.js';
 import { Model, type LoadOptions } from './runtime/model.js';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './runtime/device.js';
+import { DeviceError } from './runtime/errors.js';
 import { mergeTuningFile, parseTuningFile, type TuningStore } from './runtime/tuning-cache.js';
 
 let dawn: GPU | undefined;
@@ -47,12 +52,27 @@ export function fileTuningStore(path = join(defaultCacheDir(), 'tuning.json')): 
   };
 }
 
+/** The `webgpu` package is not installed: Node has no WebGPU without it. */
+export class WebGpuMissingError extends DeviceError {}
+
+async function importDawn(): Promise<{ create: (flags: string[]) => unknown; globals: object }> {
+  try {
+    return await import('webgpu');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes("'webgpu'")) {
+      throw new WebGpuMissingError("WebGPU in Node needs the 'webgpu' package (Dawn), an optional peer dependency of webgpu-xai: run `npm install webgpu`", { cause: e });
+    }
+    throw new DeviceError(`cannot load the 'webgpu' package: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /**
  * A GPU context on the first Dawn adapter. Kernel choices persist in {@link fileTuningStore}
  * unless `opts.tuningStore` says otherwise. Call `ctx.destroy()` when done so Node can exit.
  */
 export async function createNodeGpu(opts: DeviceOptions = {}): Promise<GpuContext> {
   if (!dawn) {
+    const { create, globals } = await importDawn();
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
     Object.assign(globalThis, globals);
     dawn = create([]) as GPU;
@@ -86,4 +106,8 @@ export async function loadModelFile(path: string, opts: LoadOptions): Promise<Mo
   return Model.load(await readBytes(path), { externalData: externalFilesIn(dirname(path)), ...opts });
 }
 
+export { decodeImage, readImage, encodePng, ImageDecodeError } from './image-io.js';
+// The overlay helpers live in their own entry ('webgpu-xai/overlay') so browser bundles of the
+// main entry do not carry the bitmap font and colour maps; Node users get them here too.
+export * from './render.js';
 export * from './index.js';

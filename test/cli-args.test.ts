@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { decodeImage } from '../tools/image-io.js';
+import { decodeImage } from '../src/image-io.js';
 import { preprocessImage, PRESETS, type RgbaImage } from '../src/xai/preprocess.js';
 import { InputError } from '../src/runtime/errors.js';
 import { MAX_IMAGE_PIXELS } from '../src/xai/image-check.js';

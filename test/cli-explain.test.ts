@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { readImage } from '../tools/image-io.js';
-import { colorbarWidth, decodeNpyFloat32 } from '../tools/render.js';
+import { readImage } from '../src/image-io.js';
+import { colorbarWidth, decodeNpyFloat32 } from '../src/render.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = join(ROOT, '..', 'shared');

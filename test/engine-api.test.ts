@@ -9,15 +9,15 @@ import { mutatedModels } from './helpers/fuzz.js';
 import { compareLogits, randomInput, runOrt } from './helpers/ort.js';
 import { testGpu } from './helpers/gpu.js';
 import { createNodeGpu } from '../src/node.js';
-import onnxProto from 'onnx-proto';
+import { onnx } from '../tools/onnx-pb/onnx.js';
 
 const small = buildResNet50({ width: 0.0625, inputSize: 32, numClasses: 10, seed: 21, bn: 'separate' });
 
 /** The same model with an intermediate tensor also declared as a graph output (for onnxruntime). */
 function withExtraOutput(bytes: Uint8Array, name: string): Uint8Array {
-  const m = onnxProto.onnx.ModelProto.decode(bytes);
-  (m.graph!.output ??= []).push(onnxProto.onnx.ValueInfoProto.create({ name }));
-  return onnxProto.onnx.ModelProto.encode(m).finish();
+  const m = onnx.ModelProto.decode(bytes);
+  (m.graph!.output ??= []).push(onnx.ValueInfoProto.create({ name }));
+  return onnx.ModelProto.encode(m).finish();
 }
 
 describe('engine API', () => {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from '../src/runtime/model.js';
 import { preprocessImage, PRESETS, type Preprocessing } from '../src/xai/preprocess.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 import { compareLogits, runOrt } from './helpers/ort.js';
 import { testGpu } from './helpers/gpu.js';
 

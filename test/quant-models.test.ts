@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Model } from '../src/runtime/model.js';
 import { preprocessImage, PRESETS, type Preprocessing } from '../src/xai/preprocess.js';
 import { decodeOnnx } from '../src/runtime/onnx.js';
-import { readImage } from '../tools/image-io.js';
+import { readImage } from '../src/image-io.js';
 import { QUANT_INPUT } from '../tools/quant-models.js';
 import { buildResNet50 } from '../tools/model-zoo.js';
 import { calibrateWithOrt, quantizeQOperator } from '../tools/qoperator-quantize.js';

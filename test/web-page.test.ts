@@ -5,22 +5,27 @@
  * bad input must leave a clear message and a page that still works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Model } from '../src/runtime/model.js';
 import { explainImage } from '../src/xai/explain.js';
 import { PRESETS, preprocessImage } from '../src/xai/preprocess.js';
-import { DEFAULT_IMAGE, DEFAULT_MODEL } from '../tools/cli-common.js';
-import { readImage } from '../tools/image-io.js';
-import { colorbarWidth } from '../tools/render.js';
+import { SHARED } from '../tools/cli-common.js';
+import { readImage } from '../src/image-io.js';
+import { colorbarWidth } from '../src/render.js';
 import { startWebServer, type WebServer } from '../tools/web-server.js';
+import { buildPage } from '../tools/build-page.mjs';
 import { testGpu } from './helpers/gpu.js';
 import { compareLogits, runOrt } from './helpers/ort.js';
 import type { PageState } from '../web/main.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The repository's server lists the shared fp32 SqueezeNet first and opens on the shared photo.
+const DEFAULT_MODEL = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
+const DEFAULT_IMAGE = join(SHARED, 'images', 'misc', 'catdog.rise.png');
 const have = existsSync(CHROMIUM) && existsSync(DEFAULT_MODEL) && existsSync(DEFAULT_IMAGE);
 // Flags from spec/platform.md: WebGPU on in headless mode, and no background network traffic
 // (this machine refuses it, and Chromium would retry for the whole run).
@@ -28,6 +33,13 @@ const FLAGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--di
   '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
 
 type Snapshot = Omit<PageState, 'result'> & { result?: PageState['result'] };
+
+/** The page as the package ships it (bundled and minified by the build), not a development bundle. */
+async function packagedPage(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'webgpu-xai-page-'));
+  await buildPage(dir);
+  return dir;
+}
 
 describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () => {
   let server: WebServer;
@@ -37,9 +49,11 @@ describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () 
   const state = (): Promise<Snapshot> => page.evaluate(() => window.webgpuXaiPage);
   const waitFor = (pred: string, timeout = 240_000) => page.waitForFunction(pred, null, { timeout, polling: 100 });
 
+  let pageDir: string;
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
-    server = await startWebServer({ port: 0 });
+    pageDir = await packagedPage();
+    server = await startWebServer({ port: 0, pageDir });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -48,6 +62,7 @@ describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () 
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (pageDir) rmSync(pageDir, { recursive: true, force: true });
   });
 
   it('classifies the default photo as onnxruntime-node does and draws the Grad-CAM overlay Node computes', async () => {
@@ -185,12 +200,22 @@ describe.skipIf(!have)('web page in headless Chromium (SwiftShader WebGPU)', () 
     expect(again.top5![0]!.label).toBe('bull mastiff');
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  it('takes class names from a file on disk, and ignores a file whose length does not match the model', async () => {
+    const names = Array.from({ length: 1000 }, (_, k) => `custom class ${k}`).join('\n');
+    await page.setInputFiles('#labels-file', { name: 'names.txt', mimeType: 'text/plain', buffer: Buffer.from(names) });
+    await waitFor("window.webgpuXaiPage.top5?.[0]?.label === 'custom class 243'");
+    await page.setInputFiles('#labels-file', { name: 'ten.txt', mimeType: 'text/plain', buffer: Buffer.from('zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine') });
+    await waitFor("window.webgpuXaiPage.top5?.[0]?.label === 'class 243'");
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });
 
 describe.skipIf(!existsSync(DEFAULT_MODEL))('web page server', () => {
   let server: WebServer;
-  beforeAll(async () => { server = await startWebServer({ port: 0 }); }, 60_000);
-  afterAll(async () => { await server?.close(); });
+  let pageDir: string;
+  beforeAll(async () => { pageDir = await packagedPage(); server = await startWebServer({ port: 0, pageDir }); }, 60_000);
+  afterAll(async () => { await server?.close(); rmSync(pageDir, { recursive: true, force: true }); });
   /** A raw GET (fetch would normalise the dot segments this test needs to send as they are). */
   const get = (path: string, method = 'GET') => new Promise<{ status: number; body: Buffer }>((ok, fail) => {
     const u = new URL(server.url);
@@ -203,11 +228,19 @@ describe.skipIf(!existsSync(DEFAULT_MODEL))('web page server', () => {
     req.end();
   });
 
-  it('serves the page, its bundle and the shared models, and nothing else of the disk', async () => {
+  it('serves the page, its bundle, the built-in model and class names and the shared models, and nothing else of the disk', async () => {
     expect((await get('/')).status).toBe(200);
     const js = await get('/main.js');
     expect(js.status).toBe(200);
     expect(js.body.toString()).not.toMatch(/from ["']node:/);
+    expect(js.body.equals(readFileSync(join(pageDir, 'main.js')))).toBe(true); // the built page, not a fresh development bundle
+    expect(js.body.toString()).not.toContain('sourceMappingURL'); // minified, no 2.9 MB development bundle with its inline map
+    expect(js.body.length).toBeLessThan(500_000);
+    const all = JSON.parse((await get('/defaults.json')).body.toString()) as { models: { name: string; url: string }[]; labels: string };
+    expect(all.models.map((m) => m.name)).toContain('squeezenet1.1-fp16.onnx (built in)');
+    const classes = (await get(all.labels)).body.toString().split('\n');
+    expect(classes[243]).toBe('bull mastiff');
+    expect((await get('/assets/squeezenet1.1-fp16.onnx')).body.length).toBe(readFileSync(join(__dirname, '..', 'assets', 'squeezenet1.1-fp16.onnx')).length);
     const defaults = JSON.parse((await get('/defaults.json')).body.toString()) as { models: { name: string; url: string }[] };
     expect(defaults.models[0]!.name).toBe('squeezenet1.1-fp32.onnx');
     const model = await get(defaults.models[0]!.url);

@@ -1,21 +1,31 @@
 /** Shared pieces of the command-line tool: defaults, argument errors, model and label loading. */
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNodeGpu, externalFilesIn } from '../src/node.js';
 import { Model, type LoadOptions } from '../src/runtime/model.js';
 import type { GpuContext } from '../src/runtime/device.js';
 import { XaiError } from '../src/runtime/errors.js';
-import { PRESETS, guessPreset, presetForInput, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
+import { PRESETS, guessPreset, presetForInput, resolvePreprocessing, type PresetName, type Preprocessing } from '../src/xai/preprocess.js';
 import { parseLabels } from './scores.js';
 
 export { toProbabilities, topK } from './scores.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** True when running from the TypeScript sources (tsx, the repository); false in the compiled package. */
+export const FROM_SOURCE = import.meta.url.endsWith('.ts');
+/** The package root: the repository when run from tools/, the installed package when run from dist/tools/. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), FROM_SOURCE ? '..' : '../..');
+/** Test data beside the repository; only the repository's own runs (FROM_SOURCE) look there. */
 export const SHARED = resolve(REPO_ROOT, '..', 'shared');
-export const DEFAULT_MODEL = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
-export const DEFAULT_IMAGE = join(SHARED, 'images', 'misc', 'catdog.rise.png');
-export const DEFAULT_LABELS = join(SHARED, 'labels', 'imagenet-synset.txt');
+/** The model the package carries (assets/README.md): SqueezeNet 1.1, fp16 weights, caffe preprocessing. */
+export const DEFAULT_MODEL = join(REPO_ROOT, 'assets', 'squeezenet1.1-fp16.onnx');
+/** ImageNet-1k class names in output order, used for any model with 1000 outputs unless --labels says otherwise. */
+export const DEFAULT_LABELS = join(REPO_ROOT, 'assets', 'imagenet-classes.txt');
+/** The repository's demo photo; the installed package has no default image. */
+export const DEFAULT_IMAGE = FROM_SOURCE ? join(SHARED, 'images', 'misc', 'catdog.rise.png') : undefined;
+/** How help texts describe the defaults. */
+export const MODEL_DEFAULT_HELP = 'the built-in SqueezeNet 1.1, ImageNet classes';
+export const IMAGE_DEFAULT_HELP = DEFAULT_IMAGE ? `default: ${DEFAULT_IMAGE}` : 'required';
 
 /** A problem with what the user typed: printed without a stack trace, exit code 2. */
 export class UsageError extends Error { override name = 'UsageError'; }
@@ -30,12 +40,13 @@ export function resolveModelPath(arg: string | undefined): string {
     return arg;
   }
   if (existsSync(DEFAULT_MODEL)) return DEFAULT_MODEL;
-  throw new UsageError(`no --model given and the default ${DEFAULT_MODEL} does not exist (the shared models folder is not beside this checkout): pass --model PATH`);
+  throw new UsageError(`no --model given and the built-in model ${DEFAULT_MODEL} is missing (a damaged install?): pass --model PATH`);
 }
 
 export function resolveImagePath(arg: string | undefined): string {
-  const p = arg ?? DEFAULT_IMAGE;
-  if (!existsSync(p)) throw new UsageError(arg ? `image not found: ${arg}` : `no --image given and the default ${DEFAULT_IMAGE} does not exist: pass --image PATH`);
+  if (arg === undefined && (DEFAULT_IMAGE === undefined || !existsSync(DEFAULT_IMAGE))) throw new UsageError('no --image given: pass --image PATH (a JPEG or PNG file)');
+  const p = arg ?? DEFAULT_IMAGE!;
+  if (!existsSync(p)) throw new UsageError(`image not found: ${p}`);
   if (!statSync(p).isFile()) throw new UsageError(`--image ${p} is a folder, not an image file`);
   return p;
 }
@@ -78,13 +89,23 @@ export function preprocessingFor(model: Model, preset: string | undefined, size?
 export async function openModel(path: string, gpu?: GpuContext, opts: { warmup?: boolean; tune?: LoadOptions['tune'] } = {}): Promise<{ model: Model; gpu: GpuContext; loadMs: number }> {
   const g = gpu ?? (await createNodeGpu());
   const t0 = performance.now();
+  // Loading can take seconds (kernel tuning on a new adapter, compiling every pipeline): say so on a terminal.
+  const status = (text: string) => { if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`); };
+  const name = basename(path);
+  status(`loading ${name}...`);
+  const tune: LoadOptions['tune'] = opts.tune === false ? false : {
+    ...(typeof opts.tune === 'object' ? opts.tune : {}),
+    onProgress: (p) => status(`loading ${name}: tuning kernels ${p.done}/${p.total} (${p.op})`),
+  };
   try {
-    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, externalData: externalFilesIn(dirname(path)), ...(opts.tune !== undefined ? { tune: opts.tune } : {}) });
+    const model = await Model.load(new Uint8Array(readFileSync(path)), { gpu: g, warmup: opts.warmup, externalData: externalFilesIn(dirname(path)), tune });
     return { model, gpu: g, loadMs: performance.now() - t0 };
   } catch (e) {
     // A model that fails to load must not keep the process alive through an open device.
     if (!gpu) g.destroy();
     throw e;
+  } finally {
+    status('');
   }
 }
 
@@ -146,5 +167,7 @@ export function preprocessingFromArgs(model: Model, v: { [K in keyof typeof PREP
   if (typeof want[1] === 'number' && want[1] !== n) throw new UsageError(`the model wants ${want[1]} input channels; preprocessing gives ${n} (--channels ${out.channels})`);
   if (typeof want[2] === 'number' && want[2] !== out.size) throw new UsageError(`the model wants ${want[2]}x${want[3]} inputs; --crop is ${out.size}`);
   const custom = ['mean', 'std', 'channels', 'scale', 'resize', 'crop'].some((k) => v[k as keyof typeof v] !== undefined);
+  // Warned here once, in the CLI's words; the library then knows and stays quiet for this model.
+  resolvePreprocessing(model, out, (why) => process.stderr.write(`warning: ${why.replace('pass PRESETS.', 'pass --preset ').replace(' or no preprocessing to use it', ' or no --preset')}\n`));
   return { name: custom ? `${name} (customised)` : name, p: out };
 }

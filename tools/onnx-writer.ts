@@ -1,16 +1,12 @@
 /**
  * A small typed builder for ONNX ModelProto bytes, for tests and benchmarks: build a graph node by
- * node, add initializers (seeded random weights), encode with `onnx-proto`.
- *
- * `onnx-proto` is a CommonJS protobufjs static module (`module.exports = $root`), so under Node's
- * ESM loader the named import `import { onnx } from 'onnx-proto'` fails at run time ("Named export
- * 'onnx' not found"). Import the default export and take `.onnx` from it; types come from a
- * type-only named import, which TypeScript accepts.
+ * node, add initializers (seeded random weights), encode with the protobufjs code generated from
+ * the current onnx.proto (tools/onnx-pb/, with encoders; the library ships a decode-only copy).
  */
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
+import { onnx } from './onnx-pb/onnx.js';
+import type { onnx as OnnxTypes } from './onnx-pb/onnx.js';
 
-export const onnx = onnxProto.onnx;
+export { onnx };
 export type { OnnxTypes };
 
 /** ONNX TensorProto.DataType codes used here. */

@@ -11,7 +11,7 @@ import {
   CancelledError, DeviceError, type Explanation, type GpuContext, type Model, type PresetName, type Preprocessing, type RgbaImage,
   type TuneReport,
 } from '../src/index.js';
-import { encodeNpyFloat32, overlayWithColorbar } from '../tools/render.js';
+import { encodeNpyFloat32, overlayWithColorbar } from '../src/render.js';
 import { parseLabels, toProbabilities, topK } from '../tools/scores.js';
 
 /** What the page has done, readable from outside (window.webgpuXaiPage): the headless test reads it. */
@@ -69,7 +69,7 @@ window.webgpuXaiPage = state;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   adapter: $('adapter'), modelSelect: $<HTMLSelectElement>('model-select'), modelFile: $<HTMLInputElement>('model-file'),
-  imageFile: $<HTMLInputElement>('image-file'), imageInfo: $('image-info'), preset: $<HTMLSelectElement>('preset'), modelInfo: $('model-info'),
+  imageFile: $<HTMLInputElement>('image-file'), labelsFile: $<HTMLInputElement>('labels-file'), imageInfo: $('image-info'), preset: $<HTMLSelectElement>('preset'), modelInfo: $('model-info'),
   method: $<HTMLSelectElement>('method'), classIndex: $<HTMLInputElement>('class'), batch: $<HTMLInputElement>('batch'),
   explain: $<HTMLButtonElement>('explain'), cancel: $<HTMLButtonElement>('cancel'), progress: $<HTMLProgressElement>('progress'),
   phase: $('phase'), error: $('error'), top5: $<HTMLOListElement>('top5'), summary: $('summary'),
@@ -199,7 +199,11 @@ async function classify(): Promise<void> {
   setStatus('ready');
 }
 
-function labelOf(k: number): string { return labels?.[k] ?? `class ${k}`; }
+/** Names only from a label file with one line per class of this model: a 10-class model gets no ImageNet names. */
+function labelOf(k: number): string {
+  const usable = labels && (state.scores === undefined || labels.length === state.scores.length);
+  return (usable ? labels?.[k] : undefined) ?? `class ${k}`;
+}
 
 function explain(): Promise<void> {
   return enqueue(async () => {
@@ -307,6 +311,10 @@ async function start(): Promise<void> {
   ui.imageFile.onchange = () => {
     const f = ui.imageFile.files?.[0];
     if (f) void enqueue(() => openImage(f, f.name));
+  };
+  ui.labelsFile.onchange = () => {
+    const f = ui.labelsFile.files?.[0];
+    if (f) void enqueue(async () => { labels = parseLabels(await f.text()); if (model && image) await classify(); });
   };
   ui.preset.onchange = () => { if (model && image) void enqueue(classify); };
   ui.explain.onclick = () => { void explain(); };

@@ -6,6 +6,7 @@ import type { AdapterTraits } from '../kernels/types.js';
 import { DeviceError } from './errors.js';
 import { localStorageTuningStore, type TuningStore } from './tuning-cache.js';
 
+/** A WebGPU device with what the runtime knows about its adapter; `destroy()` releases it. */
 export interface GpuContext {
   device: GPUDevice;
   adapterName: string;
@@ -25,6 +26,7 @@ export interface GpuContext {
   destroy(): void;
 }
 
+/** How a GPU context is acquired: adapter preference, limits, and where tuned kernel choices persist. */
 export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Request shader-f16 when the adapter offers it (default true). */

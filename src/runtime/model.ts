@@ -28,6 +28,7 @@ import type { ScoreMode } from '../kernels/score.js';
 import { makeBuildContext } from './build-context.js';
 import { revertToStatic, tuneGraph, tunedVariant, tuningCacheFor, type TuneOptions, type TuneReport } from './tuner.js';
 
+/** How a model is loaded: the GPU, fusion, warm-up, tuning and plan caching. */
 export interface LoadOptions {
   gpu: GpuContext;
   /** Inputs fixed to host values at load (for example an integer shape input); they are no longer fed. */
@@ -79,6 +80,7 @@ export interface LoadOptions {
   channelsLast?: 'nchw' | 'keep';
 }
 
+/** Options of Model.run: tensors to keep and profiling. */
 export interface RunOptions {
   /** Intermediate tensors to return besides the outputs (by ONNX value name). */
   keep?: readonly string[];
@@ -90,6 +92,7 @@ export interface RunOptions {
   profile?: boolean;
 }
 
+/** What Model.run returns: outputs, kept tensors and the profile if asked. */
 export interface RunResult {
   outputs: Record<string, HostTensor>;
   /** The tensors named in `keep`. */

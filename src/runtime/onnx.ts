@@ -3,14 +3,14 @@
  * allows (raw_data or typed fields) is read; float16/bfloat16/float64 widen to float32, integers are
  * held exactly as float64. Anything malformed becomes a ModelFormatError, never a crash.
  */
-import onnxProto from 'onnx-proto';
+import { onnx } from './onnx-pb/onnx.js';
 import type { AttrValue, Graph, GraphNode, ValueInfo } from './graph.js';
 import { halfToFloat, sizeOf, type DType, type HostTensor } from './tensor.js';
 import { ModelFormatError } from './errors.js';
 import { externalBytes, type ExternalDataSource } from './external-data.js';
 
-const { onnx } = onnxProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
+/** A decoded TensorProto (initializers, tensor attributes); its externalData/dataLocation say where weights stored outside the file live. */
+export type TensorProto = onnx.ITensorProto;
 
 const DTYPES: Record<number, DType> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64',
@@ -23,7 +23,7 @@ export function dtypeOf(code: number | null | undefined): DType {
   return d;
 }
 
-/** protobufjs gives int64 fields as Long objects or numbers depending on the platform. */
+/** int64 fields decode as numbers (the generated code is built with --force-number); bigint and Long are accepted too. */
 function num(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
@@ -110,7 +110,7 @@ const utf8 = new TextDecoder();
 type AttrKind = NonNullable<GraphNode['attrTypes']>[string];
 
 /** The attribute's value (undefined for kinds no op reads) and its declared type. */
-function attrValue(a: onnxProto.onnx.IAttributeProto): [AttrValue | undefined, AttrKind] {
+function attrValue(a: onnx.IAttributeProto): [AttrValue | undefined, AttrKind] {
   const T = onnx.AttributeProto.AttributeType;
   let type = a.type ?? 0;
   if (!type) {
@@ -130,7 +130,7 @@ function attrValue(a: onnxProto.onnx.IAttributeProto): [AttrValue | undefined, A
   }
 }
 
-function valueInfo(v: onnxProto.onnx.IValueInfoProto): ValueInfo {
+function valueInfo(v: onnx.IValueInfoProto): ValueInfo {
   const tt = v.type?.tensorType;
   const dims = tt?.shape?.dim ?? [];
   return {

@@ -14,6 +14,7 @@ import { BatchTooLargeError, GraphError } from './errors.js';
 /** A tensor resident on the GPU: float32, contiguous, row-major. */
 export interface GpuTensor extends BufferRange { shape: number[] }
 
+/** One recorded dispatch of an execution plan, with the node it runs. */
 export interface PlannedDispatch extends BoundDispatch { node: string; opType: string }
 
 /**

@@ -6,10 +6,13 @@
 import type { PlannedDispatch } from './plan.js';
 import type { GpuContext } from './device.js';
 
+/** GPU time of one dispatch of a profiled pass. */
 export interface KernelTiming { node: string; opType: string; label: string; startMs: number; durationMs: number }
 
+/** GPU time of all dispatches of one operator type. */
 export interface OpTimeRow { opType: string; dispatches: number; totalMs: number; share: number }
 
+/** GPU time per kernel of one pass (timestamp queries, or wall time per dispatch). */
 export interface Profile {
   /** How the times were measured. */
   method: 'timestamp-query' | 'host-timer';

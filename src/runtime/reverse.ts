@@ -12,6 +12,7 @@ import { scoreProgram, type ScoreMode } from '../kernels/score.js';
 import { sizeOf } from './tensor.js';
 import { BatchTooLargeError, GraphError, InputError } from './errors.js';
 
+/** What a gradient pass computes: the score differentiated and the tensors whose gradients are kept. */
 export interface GradientOptions {
   /** Tensors (ONNX value names) whose gradients are wanted; the model input's name gives the input gradient. */
   wrt: readonly string[];
@@ -34,6 +35,7 @@ export function seedOf(g: SpecializedGraph, mode: ScoreMode): { tensor: string; 
   return { tensor: out, mode };
 }
 
+/** Forward plus backward pass on the GPU: gradients of a class score with respect to chosen tensors. */
 export class GradientPlan {
   readonly forward: ExecutionPlan;
   readonly dispatches: PlannedDispatch[] = [];

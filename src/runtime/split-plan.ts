@@ -35,6 +35,7 @@ const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBuff
 
 interface Row { name: string; full: GpuTensor; inner: GpuTensor; rowBytes: number }
 
+/** A plan for a batch over the device's limits: a smaller plan recorded once per chunk. */
 export class SplitPlan implements BatchPlan {
   private readonly full = new Map<string, GpuTensor>();
   private readonly owned: GPUBuffer[] = [];

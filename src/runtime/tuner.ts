@@ -44,6 +44,7 @@ export interface TuneOptions {
   onProgress?: (p: TuneProgress) => void;
 }
 
+/** Progress of a tuning call: geometries done of the total, and the one being timed. */
 export interface TuneProgress { done: number; total: number; key: string; op: string }
 
 /** What happened to one geometry in a tuning call. */
@@ -67,6 +68,7 @@ export interface TunedGeometry {
   rejected: { variant: string; reason: string }[];
 }
 
+/** What one tuning call did: each geometry timed, found in the cache or left to the static choice. */
 export interface TuneReport {
   adapter: string;
   /** How candidates were timed. */

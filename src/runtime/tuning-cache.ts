@@ -66,7 +66,7 @@ export function mergeTuningFile(file: TuningFile, adapterKey: string, adapterNam
 }
 
 /** A store over browser localStorage (or anything with its getItem / setItem). */
-export function localStorageTuningStore(storage: Pick<Storage, 'getItem' | 'setItem'>, item = 'webgpu-xai.tuning'): TuningStore {
+export function localStorageTuningStore(storage: { getItem(key: string): string | null; setItem(key: string, value: string): void }, item = 'webgpu-xai.tuning'): TuningStore {
   return {
     where: `localStorage['${item}']`,
     async load(adapterKey) {

@@ -19,6 +19,7 @@ import type { Model } from '../runtime/model.js';
 import type { SpecializedGraph } from '../runtime/specialize.js';
 import { InputError } from '../runtime/errors.js';
 
+/** A block output SISE probes: the tensor name and its [N, C, H, W] shape. */
 export interface BlockLayer { name: string; shape: number[] }
 
 /** Ops whose output counts as a learned feature (a candidate needs one of them upstream). */

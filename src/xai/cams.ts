@@ -17,11 +17,13 @@ import { ExplainSession, type CommonOptions } from './session.js';
 import type { Command } from './scoring.js';
 import type { Explanation } from './explanation.js';
 
+/** Options of Grad-CAM and Score-CAM: the common ones plus the layer the map is taken at. */
 export interface CamOptions extends CommonOptions {
   /** The feature tensor to explain from; default the deepest detected block. */
   layer?: string;
 }
 
+/** Grad-CAM++ options (those of Grad-CAM). */
 export interface GradCamPlusPlusOptions extends CamOptions {
   /**
    * [P] spec 6.3: divide α by its spatial sum per channel (the official code, default true);

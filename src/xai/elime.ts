@@ -19,6 +19,7 @@ import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpi
 import { quickshiftParams } from './quickshift.js';
 import { bitKey, evolve, type GenerationStats, type GeneticSettings } from './genetic.js';
 
+/** E-LIME options: superpixels and the genetic search (population, generations, elitism, seed). */
 export interface ElimeOptions extends CommonOptions, SuperpixelOptions {
   /** u32 seed of the GA (initial population, selection, crossover, mutation). Default 0. */
   seed?: number;
@@ -57,6 +58,7 @@ export interface ElimeOptions extends CommonOptions, SuperpixelOptions {
   graded?: 'frequency' | 'removal-drop';
 }
 
+/** E-LIME's result: the map plus the best superpixel selection the genetic search found. */
 export interface ElimeExplanation extends Explanation {
   /** The best individual: bit j = 1 keeps superpixel j. */
   bestBits: Uint8Array;

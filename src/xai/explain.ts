@@ -4,7 +4,7 @@
  */
 import type { Model } from '../runtime/model.js';
 import { InputError } from '../runtime/errors.js';
-import { modelInputToRgb, preprocessImage, type PreparedImage, type Preprocessing, type RgbaImage } from './preprocess.js';
+import { modelInputToRgb, preprocessImage, resolvePreprocessing, type PreparedImage, type PresetName, type Preprocessing, type RgbaImage } from './preprocess.js';
 import { mapToOriginal, type Explanation } from './explanation.js';
 import { sise, adaSise, type SiseOptions } from './sise.js';
 import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions, type GradientCamMethod } from './cams.js';
@@ -109,8 +109,12 @@ export function methodInputs(prepared: PreparedImage, preprocessing: Preprocessi
   return { ...opts, baseline, segmentationImage };
 }
 
-/** Explains `image` with `method`; the map is also resampled onto the original image's pixels. */
-export async function explainImage(model: Model, image: RgbaImage, preprocessing: Preprocessing, method: string, opts: MethodOptions = {}): Promise<Explanation> {
+/**
+ * Explains `image` with `method`; the map is also resampled onto the original image's pixels.
+ * `preprocessing` undefined: found from the model (presetForModel); a preset name or explicit
+ * values win, with a warning when the model's input suggests another convention.
+ */
+export async function explainImage(model: Model, image: RgbaImage, preprocessing: Preprocessing | PresetName | undefined, method: string, opts: MethodOptions = {}): Promise<Explanation> {
   return (await explain(model, [image], { ...opts, method, preprocessing, targets: [opts.classIndex] }))[0]![0]!;
 }
 
@@ -120,8 +124,11 @@ export type Target = number | readonly number[] | undefined;
 export interface ExplainRequest extends MethodOptions {
   /** A name of METHODS. */
   method: string;
-  /** How the RGBA images become model input (PRESETS, presetForInput). */
-  preprocessing: Preprocessing;
+  /**
+   * How the RGBA images become model input: explicit values (PRESETS, presetForInput), a preset
+   * name, or undefined to find it from the model (presetForModel; a contradicting preset warns).
+   */
+  preprocessing?: Preprocessing | PresetName | undefined;
   /**
    * Per image (same order, one entry per image): the class or classes to explain, or undefined for
    * the image's top-1 class. A single class number applies to every image. Default: each image's
@@ -139,10 +146,11 @@ export interface ExplainRequest extends MethodOptions {
  * reusing the model's cached plans and the device's compiled kernels from one image to the next.
  */
 export async function explain(model: Model, images: readonly RgbaImage[], req: ExplainRequest): Promise<Explanation[][]> {
-  const { method, preprocessing, targets, ...opts } = req;
+  const { method, preprocessing: given, targets, ...opts } = req;
   const run = METHODS[method];
   if (!run) throw new InputError(`unknown method '${method}' (available: ${Object.keys(METHODS).join(', ')})`);
   if (images.length === 0) return [];
+  const preprocessing = resolvePreprocessing(model, given);
   const perImage: readonly Target[] = Array.isArray(targets) ? targets : images.map(() => targets as number | undefined);
   if (perImage.length !== images.length) throw new InputError(`targets has ${perImage.length} entries for ${images.length} images (one per image)`);
   const prepared = images.map((img) => preprocessImage(img, preprocessing));

@@ -8,6 +8,7 @@ import type { ScoreMode } from '../kernels/score.js';
 /** A single-channel map, row-major. */
 export interface SaliencyMap { width: number; height: number; data: Float32Array }
 
+/** One layer's map in a multi-layer method (SISE's per-block maps). */
 export interface LayerMap {
   /** The tensor the layer map came from. */
   layer: string;
@@ -16,6 +17,7 @@ export interface LayerMap {
   masks?: number;
 }
 
+/** What every method returns: the explained class and score, the [0, 1] map, passes and timings. */
 export interface Explanation {
   method: string;
   /** The class explained and its score Ψ_c on the unperturbed input. */

@@ -19,6 +19,7 @@ import { paintSegments, superpixelsFor, type SuperpixelOptions } from './superpi
 import { quickshiftParams, type QuickshiftParams } from './quickshift.js';
 import { ridgeFit, ridgePredict, ridgeScore, selectFeatures, type FeatureSelection } from './ridge.js';
 
+/** LIME options: superpixels, samples, kernel width, ridge alpha, seed. */
 export interface LimeOptions extends CommonOptions, SuperpixelOptions {
   /** Number of samples N, the all-ones sample included (LIME's num_samples). Default 1000. */
   samples?: number;
@@ -38,6 +39,7 @@ export interface LimeOptions extends CommonOptions, SuperpixelOptions {
   returnSamples?: boolean;
 }
 
+/** LIME's result: the map plus the ridge fit's coefficients per superpixel. */
 export interface LimeExplanation extends Explanation {
   /** The local model's coefficient per superpixel [K] (0 for superpixels feature selection dropped). */
   coefficients: Float64Array;

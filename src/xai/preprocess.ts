@@ -8,6 +8,7 @@ import { checkRgbaImage } from './image-check.js';
 /** Straight (not premultiplied) RGBA pixels, row-major, like ImageData. */
 export interface RgbaImage { width: number; height: number; data: Uint8Array | Uint8ClampedArray }
 
+/** How an image becomes a model input: resize, centre crop, channel order, scale, mean and std. */
 export interface Preprocessing {
   /** Side of the square model input. */
   size: number;
@@ -35,6 +36,7 @@ export const PRESETS = {
   mnist: { size: 28, resize: 28, channels: 'gray', divisor: 1, mean: [0], std: [1] },
 } as const satisfies Record<string, Preprocessing>;
 
+/** A named preset of PRESETS. */
 export type PresetName = keyof typeof PRESETS;
 
 /** Where the model input came from in the original image: maps a saliency map back. */
@@ -49,6 +51,7 @@ export interface ImageTransform {
   size: number;
 }
 
+/** A model-input tensor [1, C, H, W] and where it came from in the original image. */
 export interface PreparedImage { tensor: Float32Array; shape: [1, number, number, number]; transform: ImageTransform }
 
 /** Bilinear sample (half-pixel centres, edge clamp) of channel c at source coordinates. */
@@ -151,4 +154,61 @@ export function modelInputToRgb(tensor: Float32Array, p: Preprocessing): Float32
     }
   }
   return out;
+}
+
+/** What a model's first input says about its preprocessing. */
+export interface ModelPreset {
+  name: PresetName;
+  preprocessing: Preprocessing;
+  /**
+   * True when the input itself names the convention (Caffe's `data`/`data_0`, a 1-channel or 28x28
+   * MNIST input); false when nothing does and ImageNet's torchvision convention is assumed.
+   */
+  confident: boolean;
+}
+
+/** The preset a model's first input points to, sized to that input (see guessPreset, presetForInput). */
+export function presetForModel(model: { inputs: readonly { name: string; shape: readonly (number | string)[] }[] }, size?: number): ModelPreset {
+  const input = model.inputs[0];
+  if (!input) throw new RangeError('the model has no inputs');
+  const name = guessPreset(input.name, input.shape);
+  return { name, preprocessing: presetForInput(input, name, size), confident: name !== 'imagenet' };
+}
+
+/**
+ * Why `p` looks wrong for `model`, or undefined: a message when the model's input clearly names
+ * another convention (channel order, pixel scale or mean differ from it).
+ */
+export function preprocessingMismatch(model: { inputs: readonly { name: string; shape: readonly (number | string)[] }[] }, p: Preprocessing): string | undefined {
+  const guess = presetForModel(model);
+  if (!guess.confident) return undefined;
+  const g = guess.preprocessing;
+  const close = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) <= 1e-3 * Math.max(1, Math.abs(b[i]!)));
+  if (p.channels === g.channels && p.divisor === g.divisor && close(p.mean, g.mean) && close(p.std, g.std)) return undefined;
+  const input = model.inputs[0]!;
+  return `preprocessing (${p.channels}, /${p.divisor}, mean ${p.mean.join(',')}) differs from the '${guess.name}' convention that model input '${input.name}' [${input.shape.join(',')}] suggests (${g.channels}, /${g.divisor}, mean ${g.mean.join(',')}): the scores and maps may be meaningless; pass PRESETS.${guess.name} or no preprocessing to use it`;
+}
+
+const warned = new WeakMap<object, Set<string>>();
+
+/**
+ * The preprocessing to use for `model`: a preset name or explicit values win (with one warning per
+ * model and preprocessing when the model's input suggests another convention, through `warn`,
+ * console.warn by default); undefined means the preset found from the model (presetForModel).
+ */
+export function resolvePreprocessing(
+  model: { inputs: readonly { name: string; shape: readonly (number | string)[] }[] },
+  given?: Preprocessing | PresetName,
+  warn: (message: string) => void = (m) => console.warn(`webgpu-xai: ${m}`),
+): Preprocessing {
+  if (given === undefined) return presetForModel(model).preprocessing;
+  const p = typeof given === 'string' ? presetForInput(model.inputs[0]!, given) : given;
+  const why = preprocessingMismatch(model, p);
+  if (why) {
+    const seen = warned.get(model) ?? new Set<string>();
+    warned.set(model, seen);
+    const key = JSON.stringify(p);
+    if (!seen.has(key)) { seen.add(key); warn(why); }
+  }
+  return p;
 }

@@ -17,6 +17,7 @@ import { tensorByteLimit } from '../runtime/device.js';
 import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation } from './explanation.js';
 
+/** RISE options: masks, grid size, keep probability, seed, early stop. */
 export interface RiseOptions extends CommonOptions {
   /**
    * Hyper-parameter presets: 'paper' (default: N = 4000, s = 7, p = 0.5, softmax scores) or
@@ -63,6 +64,7 @@ export interface RiseOptions extends CommonOptions {
   checkEvery?: number;
 }
 
+/** RISE's result: the map plus the masks used and, with early stopping, the error estimates. */
 export interface RiseExplanation extends Explanation {
   /** Unnormalised saliency S [classMapClasses.length, H, W], when `allClasses` or `classes` was given. */
   classMaps?: Float32Array;

@@ -19,6 +19,7 @@ import { Command, ForwardPass, GradientPass, ScoringPass, type ScoringOptions } 
 /** Progress of a long explanation: `done` of `total` units of the named phase. */
 export interface Progress { phase: string; done: number; total: number }
 
+/** Options every explanation method takes: class, score mode, batch size, progress and cancellation. */
 export interface CommonOptions {
   /** Class to explain; default the top-1 class of the unperturbed input. */
   classIndex?: number;

@@ -21,6 +21,7 @@ import { otsuQuantise, otsuThresholdHost } from './otsu.js';
 import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, LayerMap } from './explanation.js';
 
+/** SISE and Ada-SISE options: layers probed, μ, mask batch. */
 export interface SiseOptions extends CommonOptions {
   /** Layers to probe (tensor names), shallow to deep; default: detected block outputs (spec 1.2). */
   layers?: readonly string[];

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import onnxProto from 'onnx-proto';
+import { onnx } from '../../tools/onnx-pb/onnx.js';
 import { tensorFromProto, decodeOnnx } from '../../src/runtime/onnx.js';
 import { Model } from '../../src/runtime/model.js';
 import type { HostTensor } from '../../src/runtime/tensor.js';
@@ -30,7 +30,7 @@ export function conformanceCases(prefixes: readonly string[]): string[] {
 }
 
 function readPb(path: string): HostTensor {
-  return tensorFromProto(onnxProto.onnx.TensorProto.decode(readFileSync(path)));
+  return tensorFromProto(onnx.TensorProto.decode(readFileSync(path)));
 }
 
 function dataSets(dir: string): string[] {

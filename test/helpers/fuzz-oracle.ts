@@ -7,13 +7,13 @@
 import { Model } from '../../src/runtime/model.js';
 import type { GpuContext } from '../../src/runtime/device.js';
 import { XaiError } from '../../src/runtime/errors.js';
-import onnxProto from 'onnx-proto';
+import { onnx } from '../../src/runtime/onnx-pb/onnx.js';
 import { createOrtSession, ort, randomInput } from './ort.js';
 
-/** The first graph input's declared dims (symbolic or missing ones as 1), read with onnx-proto alone. */
+/** The first graph input's declared dims (symbolic or missing ones as 1), read with the generated decoder alone. */
 function declaredInput(bytes: Uint8Array): number[] | undefined {
   try {
-    const g = onnxProto.onnx.ModelProto.decode(bytes).graph;
+    const g = onnx.ModelProto.decode(bytes).graph;
     const inits = new Set((g?.initializer ?? []).map((t) => t.name));
     const v = (g?.input ?? []).find((i) => !inits.has(i.name ?? ''));
     const dims = v?.type?.tensorType?.shape?.dim;
@@ -59,7 +59,7 @@ export const OVERFLOW_RANGE = 1e30;
 /** Whether a float32 initializer holds a value beyond OVERFLOW_RANGE (a corrupted byte, usually). */
 function hugeWeight(bytes: Uint8Array): boolean {
   try {
-    for (const t of onnxProto.onnx.ModelProto.decode(bytes).graph?.initializer ?? []) {
+    for (const t of onnx.ModelProto.decode(bytes).graph?.initializer ?? []) {
       if (t.dataType !== 1 || !t.rawData?.length) continue;
       const f = new Float32Array(t.rawData.slice().buffer, 0, t.rawData.length >> 2);
       if (f.some((v) => Math.abs(v) > OVERFLOW_RANGE)) return true;

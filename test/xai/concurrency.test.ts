@@ -11,7 +11,7 @@ import { Model } from '../../src/runtime/model.js';
 import { explainImage, type MethodOptions } from '../../src/xai/explain.js';
 import { PRESETS, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
 import type { Explanation } from '../../src/xai/explanation.js';
-import { readImage } from '../../tools/image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { GraphBuilder, heWeights, Rng } from '../../tools/onnx-writer.js';
 import { readFloats, writeFloats } from '../../src/runtime/readback.js';
 import { XaiError } from '../../src/runtime/errors.js';

@@ -11,7 +11,7 @@ import { Model } from '../../src/runtime/model.js';
 import { explain, explainImage, type MethodOptions } from '../../src/xai/explain.js';
 import { PRESETS } from '../../src/xai/preprocess.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { readImage } from '../../tools/image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const SHARED = join(__dirname, '..', '..', '..', 'shared');

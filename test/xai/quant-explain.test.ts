@@ -10,7 +10,7 @@ import { Model } from '../../src/runtime/model.js';
 import { explainImage } from '../../src/xai/explain.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import { PRESETS, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
-import { readImage } from '../../tools/image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { QUANT_INPUT, quantFloatModels } from '../../tools/quant-models.js';
 import { Rng } from '../../tools/onnx-writer.js';
 import { testGpu } from '../helpers/gpu.js';

@@ -7,13 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import onnxProto from 'onnx-proto';
+import { onnx } from '../../tools/onnx-pb/onnx.js';
 import { Model } from '../../src/runtime/model.js';
 import { sise, adaSise } from '../../src/xai/sise.js';
 import { gradCam } from '../../src/xai/cams.js';
 import { explainImage } from '../../src/xai/explain.js';
 import { PRESETS, preprocessImage, type Preprocessing } from '../../src/xai/preprocess.js';
-import { readImage } from '../../tools/image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { spearman } from '../helpers/stats.js';
 import { testGpu } from '../helpers/gpu.js';
 
@@ -80,7 +80,7 @@ describe.skipIf(!have)('SISE on real models and photographs', () => {
   it('model randomisation: randomising the last layers changes the map', async () => {
     const file = join(SHARED, 'models', 'squeezenet1.1-fp32.onnx');
     const bytes = new Uint8Array(readFileSync(file));
-    const m = onnxProto.onnx.ModelProto.decode(bytes);
+    const m = onnx.ModelProto.decode(bytes);
     // Randomise conv10 (the classifier conv) and fire9's expand convs: the last layers.
     let seed = 99;
     for (const t of m.graph!.initializer ?? []) {
@@ -89,7 +89,7 @@ describe.skipIf(!have)('SISE on real models and photographs', () => {
       const data = Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff - 0.5) * 0.1);
       t.rawData = new Uint8Array(data.buffer); t.floatData = [];
     }
-    const randomBytes = onnxProto.onnx.ModelProto.encode(m).finish();
+    const randomBytes = onnx.ModelProto.encode(m).finish();
     const gpu = await testGpu();
     const trained = await Model.load(bytes, { gpu });
     const random = await Model.load(randomBytes, { gpu });

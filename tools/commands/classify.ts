@@ -1,25 +1,27 @@
 /** `classify`: the top classes of one or more images, with names. */
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { readImage } from '../image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { preprocessImage } from '../../src/xai/preprocess.js';
-import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError } from '../cli-common.js';
+import { loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
 
 export const classifyHelp = `Usage: webgpu-xai classify [--model M.onnx] [--image I ...] [options]
 
 Prints the top classes of each image with their names and probabilities.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
-  --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
+  --image PATH     image file, JPEG or PNG; repeat for several (${IMAGE_DEFAULT_HELP})
 ${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
   --top K          how many classes to print (default 5)
+  --json           print one JSON document instead of text: adapter, model, preprocessing, timings
+                   and per image its top classes (index, label, probability, score)
   -h, --help       this text`;
 
 export async function classify(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, ...PREPROCESS_ARGS,
-    labels: { type: 'string' }, top: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    labels: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   }, strict: true });
   if (values.help) { console.log(classifyHelp); return; }
   const top = values.top === undefined ? 5 : Number(values.top);
@@ -30,8 +32,9 @@ export async function classify(argv: string[]): Promise<void> {
   const { model, gpu, loadMs } = await openModel(modelPath);
   try {
     const { name, p } = preprocessingFromArgs(model, values);
-    console.log(`adapter: ${gpu.adapterName}`);
-    console.log(`model:   ${basename(modelPath)} (load + kernel warm-up ${loadMs.toFixed(0)} ms), preprocessing: ${name}`);
+    const log = values.json ? () => {} : (line: string) => console.log(line);
+    log(`adapter: ${gpu.adapterName}`);
+    log(`model:   ${basename(modelPath)} (load + kernel warm-up ${loadMs.toFixed(0)} ms), preprocessing: ${name}`);
     const batch = decoded.map((d) => preprocessImage(d.img, p));
     const per = batch[0]!.tensor.length;
     const input = new Float32Array(per * batch.length);
@@ -42,15 +45,21 @@ export async function classify(argv: string[]): Promise<void> {
     const out = outputs[model.outputs[0]!.name]!;
     const classes = out.data.length / batch.length;
     const labels = loadLabels(values.labels, classes);
-    console.log(`forward: ${ms.toFixed(1)} ms for ${batch.length} image(s)`);
-    decoded.forEach((d, i) => {
+    log(`forward: ${ms.toFixed(1)} ms for ${batch.length} image(s)`);
+    const results = decoded.map((d, i) => {
       const scores = out.data.slice(i * classes, (i + 1) * classes) as Float32Array;
-      const { probs } = toProbabilities(scores);
-      console.log(`\n${d.path} (${d.img.width}x${d.img.height})`);
-      for (const k of topK(probs, Math.min(top, classes))) {
-        console.log(`  ${String(k).padStart(4)}  ${(probs[k]! * 100).toFixed(2).padStart(6)}%  ${labels?.[k] ?? `class ${k}`}`);
-      }
+      const { probs, alreadyProbabilities } = toProbabilities(scores);
+      const topClasses = topK(probs, Math.min(top, classes)).map((k) => ({ index: k, label: labels?.[k] ?? null, probability: probs[k]!, score: scores[k]! }));
+      log(`\n${d.path} (${d.img.width}x${d.img.height})`);
+      for (const c of topClasses) log(`  ${String(c.index).padStart(4)}  ${(c.probability * 100).toFixed(2).padStart(6)}%  ${c.label ?? `class ${c.index}`}`);
+      return { image: d.path, width: d.img.width, height: d.img.height, scoresAre: alreadyProbabilities ? 'probabilities' : 'logits', top: topClasses };
     });
+    if (values.json) {
+      console.log(JSON.stringify({
+        adapter: gpu.adapterName, model: { file: basename(modelPath), classes, loadMs }, preprocessing: { name, ...p },
+        forwardMs: ms, images: results,
+      }, null, 2));
+    }
   } finally {
     model.destroy();
     gpu.destroy();

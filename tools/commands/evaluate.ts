@@ -7,8 +7,8 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { readImage } from '../image-io.js';
-import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError } from '../cli-common.js';
+import { readImage } from '../../src/image-io.js';
+import { openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveModelPath, SHARED, UsageError, MODEL_DEFAULT_HELP, FROM_SOURCE } from '../cli-common.js';
 import { preprocessImage, type ImageTransform, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
 import { evaluationMaps, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import type { Model } from '../../src/runtime/model.js';
@@ -24,11 +24,11 @@ import { EVAL_ROWS, evaluateResumable, evaluationSettings } from '../dataset/eva
 export const evaluateHelp = `Usage: webgpu-xai evaluate [--model M.onnx] [--images DIR] [--methods LIST] [options]
 
 Runs every metric for every method over a folder of images with annotations.json (boxes in the
-original images' pixels, as in ../shared/images/imagenet-val), next to 'center' and 'random' maps,
+original images' pixels), next to 'center' and 'random' maps,
 and writes a table of means with 95% intervals as Markdown and CSV.
 
-  --model PATH        ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
-  --images DIR        image folder (default: ../shared/images/imagenet-val)
+  --model PATH        ONNX classifier (default: ${MODEL_DEFAULT_HELP})
+  --images DIR        image folder (${FROM_SOURCE ? 'default: ../shared/images/imagenet-val' : 'required'})
   --annotations FILE  default: DIR/annotations.json
   --methods LIST      comma-separated: ${Object.keys(METHODS).join(', ')} (default: sise,gradcam)
   --limit N           first N images only
@@ -238,6 +238,7 @@ export function evaluateArguments(values: { step?: string; batch?: string; limit
   if (!(mu >= 0 && mu <= 1)) throw new UsageError(`--mu must be in [0, 1], got '${values.mu}'`);
   const methods = (values.methods ?? 'sise,gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methods) if (!METHODS[m]) throw new UsageError(`unknown method '${m}' (available: ${Object.keys(METHODS).join(', ')})`);
+  if (values.images === undefined && !FROM_SOURCE) throw new UsageError('--images DIR is required');
   const dir = values.images ?? join(SHARED, 'images', 'imagenet-val');
   return { step, batch, limit, mu, methods, dir };
 }

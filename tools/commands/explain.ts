@@ -7,24 +7,24 @@
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { encodePng, readImage } from '../image-io.js';
+import { encodePng, readImage } from '../../src/image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import { preprocessImage, PRESETS, type RgbaImage } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Explanation } from '../../src/xai/explanation.js';
 import { InputError } from '../../src/runtime/errors.js';
-import { checkOutputDir, loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError } from '../cli-common.js';
+import { checkOutputDir, loadLabels, openModel, preprocessingFromArgs, PREPROCESS_ARGS, PREPROCESS_HELP, resolveImagePath, resolveModelPath, toProbabilities, topK, OutputError, UsageError, MODEL_DEFAULT_HELP, IMAGE_DEFAULT_HELP } from '../cli-common.js';
 import { checkMethodParameters } from '../method-params.js';
 import { writeFilesAtomically } from '../dataset/atomic-write.js';
 import { explainDataset } from '../dataset/explain-command.js';
-import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../render.js';
+import { colorbarWidth, encodeNpyFloat32, overlayGrid, heatmapOverlay, overlayWithColorbar } from '../../src/render.js';
 
 export const explainHelp = `Usage: webgpu-xai explain [--model M.onnx] [--image I ...] [--method NAME ...] [options]
 
 Explains a classifier's decision: writes heatmap overlays, raw maps and summaries.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
-  --image PATH     image file, JPEG or PNG; repeat for several (default: ../shared/images/misc/catdog.rise.png)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
+  --image PATH     image file, JPEG or PNG; repeat for several (${IMAGE_DEFAULT_HELP})
   --images SPEC    a dataset instead: a folder (recursive), a list file or a glob; resumable run
                    with an index (docs/datasets.md)
   --method NAME    ${Object.keys(METHODS).join(' | ')}; repeat or comma-separate for several (default: sise)

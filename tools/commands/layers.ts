@@ -5,14 +5,14 @@ import { guessPreset } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
 import type { Model } from '../../src/runtime/model.js';
 import type { SpecNode } from '../../src/runtime/specialize.js';
-import { openModel, resolveModelPath } from '../cli-common.js';
+import { openModel, resolveModelPath, MODEL_DEFAULT_HELP } from '../cli-common.js';
 
 export const layersHelp = `Usage: webgpu-xai layers [--model M.onnx]
 
 Shows a model's inputs and outputs, the preprocessing preset guessed for it, the layers SISE
 probes (block outputs), operator counts by type and the FLOPs of one image.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
   -h, --help       this text`;
 
 const shapeStr = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;

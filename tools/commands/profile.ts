@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openModel, resolveModelPath, UsageError } from '../cli-common.js';
+import { openModel, resolveModelPath, UsageError, MODEL_DEFAULT_HELP } from '../cli-common.js';
 import { profileTable, chromeTrace } from '../../src/runtime/profiler.js';
 import { sizeOf } from '../../src/runtime/tensor.js';
 import type { KernelSource } from '../../src/runtime/model.js';
@@ -12,7 +12,7 @@ export const profileHelp = `Usage: webgpu-xai profile [--model M.onnx] [--batch 
 Measures GPU time per kernel of one forward pass (timestamp queries where the adapter has them,
 else host timing of each dispatch alone) and prints time per op type.
 
-  --model PATH     ONNX classifier (default: ../shared/models/squeezenet1.1-fp32.onnx)
+  --model PATH     ONNX classifier (default: ${MODEL_DEFAULT_HELP})
   --batch N        batch size (default 1)
   --runs N         profiled runs; the table shows the last (default 3)
   --trace FILE     also write a Chrome trace (chrome://tracing, Perfetto)

@@ -1,7 +1,7 @@
 /** `tune`: fills the kernel-tuning cache ahead of time for some models and batch sizes. */
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { openModel, resolveModelPath, UsageError } from '../cli-common.js';
+import { openModel, resolveModelPath, UsageError, MODEL_DEFAULT_HELP } from '../cli-common.js';
 import { createNodeGpu } from '../../src/node.js';
 import type { TuneReport, TunedGeometry } from '../../src/runtime/tuner.js';
 
@@ -12,7 +12,7 @@ this adapter, keeps the fastest (when it differs from the static choice, only if
 pass gets faster with it), and stores the choices in the tuning cache, so that later loads,
 explanations and runs skip the timing (loads otherwise tune within a 5 s budget per new shape).
 
-  --model PATH     ONNX model; repeat for several (default: ../shared/models/squeezenet1.1-fp32.onnx)
+  --model PATH     ONNX model; repeat for several (default: ${MODEL_DEFAULT_HELP})
   --batch LIST     comma-separated batch sizes (default 1,32: a classify pass and the default
                    explanation batch)
   --budget S       seconds per model and batch (default 300); what is left untimed keeps the

@@ -5,7 +5,7 @@
  * chunk jobs run the same function on their slice, so the merged tables equal the one-machine ones.
  */
 import { join, resolve } from 'node:path';
-import { readImage } from '../image-io.js';
+import { readImage } from '../../src/image-io.js';
 import { ProgressBar } from '../eval-stats.js';
 import type { Model } from '../../src/runtime/model.js';
 import type { Preprocessing } from '../../src/xai/preprocess.js';

@@ -8,7 +8,7 @@
  * time; a method that can take several images per GPU batch would take a group of `todo` items
  * here and write each one's files and row as its map arrives.
  */
-import { readImage, encodePng } from '../image-io.js';
+import { readImage, encodePng } from '../../src/image-io.js';
 import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
 import { checkMethodParameters } from '../method-params.js';
 import { preprocessImage, PRESETS, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
@@ -17,7 +17,7 @@ import { DeviceError, InputError } from '../../src/runtime/errors.js';
 import type { Model } from '../../src/runtime/model.js';
 import type { GpuContext } from '../../src/runtime/device.js';
 import { loadLabels, openModel, OutputError, preprocessingFromArgs, PREPROCESS_ARGS, toProbabilities, topK, UsageError } from '../cli-common.js';
-import { encodeNpyFloat32, overlayWithColorbar } from '../render.js';
+import { encodeNpyFloat32, overlayWithColorbar } from '../../src/render.js';
 import { summary } from '../commands/explain.js';
 import type { DatasetItem } from './sources.js';
 import type { ResultStore } from './store.js';

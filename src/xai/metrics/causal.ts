@@ -9,8 +9,10 @@ import { PerturbationRunner, type PerturbRow, type PlaneSpec, type RunnerOptions
 import { saliencyRanks, type MapLike } from './order.js';
 import { baselinePlane, chunks, mapValues, type MetricItem } from './common.js';
 
+/** Which causal metric: deleting the most salient pixels first, or inserting them into a blurred image. */
 export type CausalMetric = 'deletion' | 'insertion';
 
+/** Options of the deletion/insertion metrics (RISE, methods spec 7.6). */
 export interface CausalOptions extends RunnerOptions {
   /** Pixels changed per step (spec 7.6: 224, one row of a 224² image). */
   step?: number;
@@ -27,12 +29,14 @@ export interface CausalOptions extends RunnerOptions {
   imagesPerChunk?: number;
 }
 
+/** One deletion or insertion curve: the class score at each step and its area. */
 export interface CausalCurve {
   /** Ψ_c after 0, 1, ..., n steps (n = ⌈H·W/step⌉, n + 1 values). */
   scores: Float32Array;
   auc: number;
 }
 
+/** Deletion and insertion curves and areas of one map. */
 export interface CausalResult {
   classIndex: number;
   deletion?: CausalCurve;

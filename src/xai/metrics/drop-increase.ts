@@ -15,6 +15,7 @@ import { baselinePlane, chunks, mapValues, type MetricItem } from './common.js';
  */
 export type DropIncreaseForm = 'top' | 'soft';
 
+/** Options of Drop % / Increase % (methods spec 7.5): the form and the score used. */
 export interface DropIncreaseOptions extends RunnerOptions {
   /** Forms to compute (default both; the unmasked pass Y is shared). */
   forms?: readonly DropIncreaseForm[];
@@ -29,6 +30,7 @@ export interface DropIncreaseOptions extends RunnerOptions {
   imagesPerChunk?: number;
 }
 
+/** Drop % and Increase % over a set of maps. */
 export interface DropIncreaseSummary {
   form: DropIncreaseForm;
   /** Ψ_c on the masked inputs, per image. */
@@ -39,6 +41,7 @@ export interface DropIncreaseSummary {
   increase: number;
 }
 
+/** Drop % and Increase % of one map. */
 export interface DropIncreaseResult {
   /** Class evaluated per image. */
   classIndices: number[];

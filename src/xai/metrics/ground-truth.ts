@@ -76,6 +76,7 @@ export interface GroundTruthPair {
   width?: number;
 }
 
+/** Pointing game hits and accuracy over a set of maps. */
 export interface PointingGameResult {
   perClass: Map<number | string, { hits: number; misses: number; accuracy: number }>;
   /** Mean of the per-class accuracies (spec 7.1: over classes, not pairs), in [0, 1]. */
@@ -150,6 +151,7 @@ export function topFractionIoU(map: MapLike, mask: ArrayLike<number>, fraction =
   return union > 0 ? inter / union : 0;
 }
 
+/** Means of the ground-truth metrics (pointing game, energy, Bbox, IoU) over a set of maps. */
 export interface GroundTruthSummary {
   /** Means over pairs, in percent (spec 7.2-7.4). */
   ebpg: number;

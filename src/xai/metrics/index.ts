@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * Evaluation metrics for saliency maps (methods spec 7).
  *

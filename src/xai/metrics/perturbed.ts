@@ -28,6 +28,7 @@ export type PlaneSpec =
  */
 export interface PerturbRow { from: number; to: number; field: number; threshold: number; classIndex: number }
 
+/** How the GPU metrics batch their perturbed forward passes. */
 export interface RunnerOptions {
   scoreMode?: ScoreMode;
   /** Perturbed forward passes per batch (default 32). */

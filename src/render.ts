@@ -1,10 +1,11 @@
 /**
- * Pictures and arrays the CLI writes: a viridis heatmap blended over the photo with a colour bar,
- * a side-by-side grid with titles, a tiny bitmap font, and float32 .npy files. No dependencies
- * beyond RGBA buffers (PNG encoding is image-io.ts's job).
+ * Pictures and arrays for people: a saliency map blended over the photo in a colour map (viridis,
+ * turbo, jet, gray) with a colour bar, a side-by-side grid with titles, a tiny bitmap font, and
+ * float32 .npy files. What the CLI writes and the web page draws. No dependencies beyond RGBA
+ * buffers, no DOM, no Node (PNG encoding is image-io.ts's job, in the Node entry).
  */
-import type { RgbaImage } from '../src/xai/preprocess.js';
-import type { SaliencyMap } from '../src/xai/explanation.js';
+import type { RgbaImage } from './xai/preprocess.js';
+import type { SaliencyMap } from './xai/explanation.js';
 
 // ---------------------------------------------------------------- colour map
 
@@ -23,6 +24,46 @@ export function viridis(v: number): [number, number, number] {
   const a = x - i;
   const c0 = VIRIDIS[i]!, c1 = VIRIDIS[i + 1]!;
   return [0, 1, 2].map((k) => Math.round(c0[k]! + (c1[k]! - c0[k]!) * a)) as [number, number, number];
+}
+
+/** Colour maps for saliency: perceptually uniform (viridis), rainbow-like (turbo, jet) and gray. */
+export type ColormapName = 'viridis' | 'turbo' | 'jet' | 'gray';
+
+const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(Math.max(v, 0), 1) : 0);
+const byte = (v: number) => Math.round(clamp01(v) * 255);
+
+/**
+ * Turbo (Anton Mikhailov, Google, 2019), by Google's published degree-5 polynomial approximation of
+ * each channel (Ruofei Du, Apache-2.0). It departs from the 256-entry table most at the dark end
+ * (blue at 0: 0.11 against the table's 0.23).
+ */
+export function turbo(v: number): [number, number, number] {
+  const t = clamp01(v);
+  const poly = (c: number[]) => c.reduceRight((acc, k) => acc * t + k, 0);
+  return [
+    byte(poly([0.13572138, 4.6153926, -42.66032258, 132.13108234, -152.94239396, 59.28637943])),
+    byte(poly([0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604])),
+    byte(poly([0.1066733, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973])),
+  ];
+}
+
+/** MATLAB's jet: blue, cyan, yellow, red, each channel a clipped triangle. */
+export function jet(v: number): [number, number, number] {
+  const t = clamp01(v);
+  return [byte(1.5 - Math.abs(4 * t - 3)), byte(1.5 - Math.abs(4 * t - 2)), byte(1.5 - Math.abs(4 * t - 1))];
+}
+
+/** Black (0) to white (1). */
+export function gray(v: number): [number, number, number] {
+  const g = byte(v);
+  return [g, g, g];
+}
+
+/** The RGB (0..255) of a value in [0, 1] (clamped; NaN counts as 0) in the named colour map. */
+export function colormap(name: ColormapName): (v: number) => [number, number, number] {
+  const f = { viridis, turbo, jet, gray }[name];
+  if (!f) throw new RangeError(`unknown colour map '${name}' (known: viridis, turbo, jet, gray)`);
+  return f;
 }
 
 // ---------------------------------------------------------------- bitmap font
@@ -52,7 +93,10 @@ const GLYPHS: Record<string, string[]> = Object.fromEntries(Object.entries({
   ' ': '..... ..... ..... ..... ..... ..... .....', '?': '.###. #...# ....# ...#. ..#.. ..... ..#..',
 }).map(([k, v]) => [k, v.split(' ')]));
 
-export const GLYPH_W = 5, GLYPH_H = 7;
+/** Glyph width of the bitmap font, in pixels at scale 1. */
+export const GLYPH_W = 5;
+/** Glyph height of the bitmap font, in pixels at scale 1. */
+export const GLYPH_H = 7;
 
 /** Width in pixels of `text` at `scale` (one blank column between glyphs). */
 export function textWidth(text: string, scale: number): number {
@@ -119,17 +163,19 @@ export function colorbarWidth(height: number): number {
 export const OVERLAY_ALPHA = 0.5;
 
 /**
- * The map's viridis colours blended over the photo (alpha composited onto white first), same size
- * as the photo. The map must be on the photo's pixel grid (Explanation.original).
+ * The map's colours blended over the photo (alpha composited onto white first), same size as the
+ * photo. The map must be on the photo's pixel grid (Explanation.original).
  */
-export function heatmapOverlay(photo: RgbaImage, map: SaliencyMap, alpha = OVERLAY_ALPHA): RgbaImage {
+export function heatmapOverlay(photo: RgbaImage, map: SaliencyMap, alpha = OVERLAY_ALPHA, cmap: ColormapName = 'viridis'): RgbaImage {
+  if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`opacity must be in [0, 1], got ${alpha}`);
+  const colour = colormap(cmap);
   if (map.width !== photo.width || map.height !== photo.height) {
     throw new RangeError(`map ${map.width}x${map.height} does not match the image ${photo.width}x${photo.height}`);
   }
   const out = blank(photo.width, photo.height);
   for (let i = 0; i < map.width * map.height; i++) {
     const a0 = photo.data[i * 4 + 3]! / 255;
-    const [r, g, b] = viridis(map.data[i]!);
+    const [r, g, b] = colour(map.data[i]!);
     const heat = [r, g, b];
     for (let k = 0; k < 3; k++) {
       const p = photo.data[i * 4 + k]! * a0 + 255 * (1 - a0);
@@ -141,13 +187,14 @@ export function heatmapOverlay(photo: RgbaImage, map: SaliencyMap, alpha = OVERL
 }
 
 /** The vertical colour bar panel (1 at the top, 0 at the bottom), white background, black labels. */
-export function colorbar(height: number): RgbaImage {
+export function colorbar(height: number, cmap: ColormapName = 'viridis'): RgbaImage {
+  const colour = colormap(cmap);
   const s = fontScale(height);
   const panel = blank(colorbarWidth(height), height);
   const top = 4 * s, bottom = height - 4 * s; // bar rows [top, bottom)
   const barX = 2 * s, barW = 8 * s;
   const span = Math.max(1, bottom - top - 1);
-  for (let y = top; y < bottom; y++) fillRect(panel, barX, y, barW, 1, viridis(1 - (y - top) / span));
+  for (let y = top; y < bottom; y++) fillRect(panel, barX, y, barW, 1, colour(1 - (y - top) / span));
   const labelX = barX + barW + 2 * s;
   const half = Math.floor((GLYPH_H * s) / 2);
   drawText(panel, '1', labelX, Math.max(0, top - half), s, [0, 0, 0]);
@@ -156,12 +203,32 @@ export function colorbar(height: number): RgbaImage {
 }
 
 /** Overlay with the colour bar on its right: width = photo width + colorbarWidth(height). */
-export function overlayWithColorbar(photo: RgbaImage, map: SaliencyMap): RgbaImage {
-  const heat = heatmapOverlay(photo, map);
+export function overlayWithColorbar(photo: RgbaImage, map: SaliencyMap, alpha = OVERLAY_ALPHA, cmap: ColormapName = 'viridis'): RgbaImage {
+  const heat = heatmapOverlay(photo, map, alpha, cmap);
   const out = blank(photo.width + colorbarWidth(photo.height), photo.height);
   blit(out, heat, 0, 0);
-  blit(out, colorbar(photo.height), photo.width, 0);
+  blit(out, colorbar(photo.height, cmap), photo.width, 0);
   return out;
+}
+
+/** How {@link overlay} draws. */
+export interface OverlayOptions {
+  /** Colour map of the heat (default 'viridis'). */
+  colormap?: ColormapName;
+  /** Opacity of the heat over the photo, 0..1 (default 0.5). */
+  opacity?: number;
+  /** Append a 0-1 colour bar on the right, colorbarWidth(height) pixels wide (default true). */
+  colorbar?: boolean;
+}
+
+/**
+ * A saliency map over its photo, as RGBA pixels ready for a canvas (`new ImageData(o.data, o.width)`)
+ * or a PNG (`encodePng` in 'webgpu-xai/node'). The map must be on the photo's pixel grid: pass
+ * `explanation.original` (explainImage fills it), not the model-resolution `explanation.map`.
+ */
+export function overlay(photo: RgbaImage, map: SaliencyMap, opts: OverlayOptions = {}): RgbaImage {
+  const alpha = opts.opacity ?? OVERLAY_ALPHA, cmap = opts.colormap ?? 'viridis';
+  return opts.colorbar === false ? heatmapOverlay(photo, map, alpha, cmap) : overlayWithColorbar(photo, map, alpha, cmap);
 }
 
 /**
