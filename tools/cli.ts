@@ -16,10 +16,24 @@ const commands: Record<string, () => Promise<Command>> = {
   profile: async () => { const m = await import('./commands/profile.js'); return { run: m.profile, help: m.profileHelp }; },
   evaluate: async () => { const m = await import('./commands/evaluate.js'); return { run: m.evaluate, help: m.evaluateHelp }; },
   tune: async () => { const m = await import('./commands/tune.js'); return { run: m.tune, help: m.tuneHelp }; },
-  queue: async () => { const m = await import('./commands/queue.js'); return { run: m.queue, help: m.queueHelp }; },
-  worker: async () => { const m = await import('./commands/worker.js'); return { run: m.worker, help: m.workerHelp }; },
+  queue: async () => { const m = await withBullmq(() => import('./commands/queue.js')); return { run: m.queue, help: m.queueHelp }; },
+  worker: async () => { const m = await withBullmq(() => import('./commands/worker.js')); return { run: m.worker, help: m.workerHelp }; },
   web: async () => { const m = await import('./commands/web.js'); return { run: m.web, help: m.webHelp }; },
 };
+
+class MissingPeer extends Error {}
+
+/** bullmq is an optional peer (only the queue needs it): a missing one is named with how to install it. */
+async function withBullmq<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes("'bullmq'")) {
+      throw new MissingPeer("the queue commands need the 'bullmq' package: npm install bullmq");
+    }
+    throw e;
+  }
+}
 
 /** A command's summary: the paragraph after its usage line, joined and wrapped at 100 columns. */
 function summary(help: string): string {
@@ -34,7 +48,10 @@ function summary(help: string): string {
 }
 
 async function usage(): Promise<string> {
-  const rows = await Promise.all(Object.entries(commands).map(async ([k, load]) => `  ${k.padEnd(10)} ${summary((await load()).help)}`));
+  const help = async (load: () => Promise<Command>) => {
+    try { return summary((await load()).help); } catch (e) { if (e instanceof MissingPeer) return `(${e.message})`; throw e; }
+  };
+  const rows = await Promise.all(Object.entries(commands).map(async ([k, load]) => `  ${k.padEnd(10)} ${await help(load)}`));
   return `Usage: webgpu-xai <command> [options]
 
 Commands:
@@ -65,7 +82,14 @@ if (!load) {
   process.exit(2);
 }
 if (!inQuietChild() && !rest.includes('--help') && !rest.includes('-h')) process.exit(await runQuietChild());
-const c = await load();
+let c: Command;
+try {
+  c = await load();
+} catch (e) {
+  if (!(e instanceof MissingPeer)) throw e;
+  process.stderr.write(`error: ${e.message}\n`);
+  process.exit(1);
+}
 const { runCommand, UsageError } = await import('./cli-common.js');
 const code = await runCommand(() => c.run(rest).catch((e: unknown) => {
   // parseArgs reports unknown or malformed options with this code.
