@@ -422,7 +422,7 @@ const PROTO_MUTATORS: Record<string, ProtoMutator> = {
   },
   'init-dtype-widen': (m, rng) => {
     // A float initializer stored as float16 or double: same values, another element type.
-    const ts = m.graph?.initializer.filter((t) => t.dataType === 1 && t.rawData?.length) ?? [];
+    const ts = m.graph?.initializer.filter((t) => t.dataType === 1 && t.rawData?.length && t.rawData.length % 4 === 0) ?? [];
     if (!ts.length) return undefined;
     const t = rng.pick(ts);
     const f = new Float32Array(t.rawData.slice().buffer);

@@ -3,55 +3,6 @@ import * as $protobuf from "./runtime.js";
 /** Namespace onnx. */
 export namespace onnx {
 
-    /** Version enum. */
-    enum Version {
-
-        /** _START_VERSION value */
-        _START_VERSION = 0,
-
-        /** IR_VERSION_2017_10_10 value */
-        IR_VERSION_2017_10_10 = 1,
-
-        /** IR_VERSION_2017_10_30 value */
-        IR_VERSION_2017_10_30 = 2,
-
-        /** IR_VERSION_2017_11_3 value */
-        IR_VERSION_2017_11_3 = 3,
-
-        /** IR_VERSION_2019_1_22 value */
-        IR_VERSION_2019_1_22 = 4,
-
-        /** IR_VERSION_2019_3_18 value */
-        IR_VERSION_2019_3_18 = 5,
-
-        /** IR_VERSION_2019_9_19 value */
-        IR_VERSION_2019_9_19 = 6,
-
-        /** IR_VERSION_2020_5_8 value */
-        IR_VERSION_2020_5_8 = 7,
-
-        /** IR_VERSION_2021_7_30 value */
-        IR_VERSION_2021_7_30 = 8,
-
-        /** IR_VERSION_2023_5_5 value */
-        IR_VERSION_2023_5_5 = 9,
-
-        /** IR_VERSION_2024_3_25 value */
-        IR_VERSION_2024_3_25 = 10,
-
-        /** IR_VERSION_2025_05_12 value */
-        IR_VERSION_2025_05_12 = 11,
-
-        /** IR_VERSION_2025_08_26 value */
-        IR_VERSION_2025_08_26 = 12,
-
-        /** IR_VERSION_2025_11_06 value */
-        IR_VERSION_2025_11_06 = 13,
-
-        /** IR_VERSION value */
-        IR_VERSION = 14
-    }
-
     /**
      * Properties of an AttributeProto.
      * @deprecated Use onnx.AttributeProto.$Properties instead.
@@ -74,12 +25,6 @@ export namespace onnx {
         /** AttributeProto name. */
         name: string;
 
-        /** AttributeProto refAttrName. */
-        refAttrName: string;
-
-        /** AttributeProto docString. */
-        docString: string;
-
         /** AttributeProto type. */
         type: onnx.AttributeProto.AttributeType;
 
@@ -95,15 +40,6 @@ export namespace onnx {
         /** AttributeProto t. */
         t?: (onnx.TensorProto.$Properties|null);
 
-        /** AttributeProto g. */
-        g?: (onnx.GraphProto.$Properties|null);
-
-        /** AttributeProto sparseTensor. */
-        sparseTensor?: (onnx.SparseTensorProto.$Properties|null);
-
-        /** AttributeProto tp. */
-        tp?: (onnx.TypeProto.$Properties|null);
-
         /** AttributeProto floats. */
         floats: number[];
 
@@ -112,18 +48,6 @@ export namespace onnx {
 
         /** AttributeProto strings. */
         strings: Uint8Array[];
-
-        /** AttributeProto tensors. */
-        tensors: onnx.TensorProto.$Properties[];
-
-        /** AttributeProto graphs. */
-        graphs: onnx.GraphProto.$Properties[];
-
-        /** AttributeProto sparseTensors. */
-        sparseTensors: onnx.SparseTensorProto.$Properties[];
-
-        /** AttributeProto typeProtos. */
-        typeProtos: onnx.TypeProto.$Properties[];
 
         /**
          * Decodes an AttributeProto message from the specified reader or buffer.
@@ -144,12 +68,6 @@ export namespace onnx {
             /** AttributeProto name */
             name?: (string|null);
 
-            /** AttributeProto refAttrName */
-            refAttrName?: (string|null);
-
-            /** AttributeProto docString */
-            docString?: (string|null);
-
             /** AttributeProto type */
             type?: (onnx.AttributeProto.AttributeType|null);
 
@@ -165,15 +83,6 @@ export namespace onnx {
             /** AttributeProto t */
             t?: (onnx.TensorProto.$Properties|null);
 
-            /** AttributeProto g */
-            g?: (onnx.GraphProto.$Properties|null);
-
-            /** AttributeProto sparseTensor */
-            sparseTensor?: (onnx.SparseTensorProto.$Properties|null);
-
-            /** AttributeProto tp */
-            tp?: (onnx.TypeProto.$Properties|null);
-
             /** AttributeProto floats */
             floats?: (number[]|null);
 
@@ -183,44 +92,12 @@ export namespace onnx {
             /** AttributeProto strings */
             strings?: (Uint8Array[]|null);
 
-            /** AttributeProto tensors */
-            tensors?: (onnx.TensorProto.$Properties[]|null);
-
-            /** AttributeProto graphs */
-            graphs?: (onnx.GraphProto.$Properties[]|null);
-
-            /** AttributeProto sparseTensors */
-            sparseTensors?: (onnx.SparseTensorProto.$Properties[]|null);
-
-            /** AttributeProto typeProtos */
-            typeProtos?: (onnx.TypeProto.$Properties[]|null);
-
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
 
         /** Shape of an AttributeProto. */
-        type $Shape = {
-          name?: string|null;
-          refAttrName?: string|null;
-          docString?: string|null;
-          type?: onnx.AttributeProto.AttributeType|null;
-          f?: number|null;
-          i?: number|null;
-          s?: Uint8Array|null;
-          t?: onnx.TensorProto.$Shape|null;
-          g?: onnx.GraphProto.$Shape|null;
-          sparseTensor?: onnx.SparseTensorProto.$Shape|null;
-          tp?: onnx.TypeProto.$Shape|null;
-          floats?: number[]|null;
-          ints?: number[]|null;
-          strings?: Uint8Array[]|null;
-          tensors?: onnx.TensorProto.$Shape[]|null;
-          graphs?: onnx.GraphProto.$Shape[]|null;
-          sparseTensors?: onnx.SparseTensorProto.$Shape[]|null;
-          typeProtos?: onnx.TypeProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
+        type $Shape = onnx.AttributeProto.$Properties;
 
         /** AttributeType enum. */
         enum AttributeType {
@@ -297,12 +174,6 @@ export namespace onnx {
         /** ValueInfoProto type. */
         type?: (onnx.TypeProto.$Properties|null);
 
-        /** ValueInfoProto docString. */
-        docString: string;
-
-        /** ValueInfoProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
-
         /**
          * Decodes a ValueInfoProto message from the specified reader or buffer.
          * @param reader Reader or buffer to decode from
@@ -325,12 +196,6 @@ export namespace onnx {
             /** ValueInfoProto type */
             type?: (onnx.TypeProto.$Properties|null);
 
-            /** ValueInfoProto docString */
-            docString?: (string|null);
-
-            /** ValueInfoProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
-
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
@@ -339,8 +204,6 @@ export namespace onnx {
         type $Shape = {
           name?: string|null;
           type?: onnx.TypeProto.$Shape|null;
-          docString?: string|null;
-          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
           $unknowns?: Uint8Array[];
         };
     }
@@ -379,20 +242,8 @@ export namespace onnx {
         /** NodeProto domain. */
         domain: string;
 
-        /** NodeProto overload. */
-        overload: string;
-
         /** NodeProto attribute. */
         attribute: onnx.AttributeProto.$Properties[];
-
-        /** NodeProto docString. */
-        docString: string;
-
-        /** NodeProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
-
-        /** NodeProto deviceConfigurations. */
-        deviceConfigurations: onnx.NodeDeviceConfigurationProto.$Properties[];
 
         /**
          * Decodes a NodeProto message from the specified reader or buffer.
@@ -425,439 +276,15 @@ export namespace onnx {
             /** NodeProto domain */
             domain?: (string|null);
 
-            /** NodeProto overload */
-            overload?: (string|null);
-
             /** NodeProto attribute */
             attribute?: (onnx.AttributeProto.$Properties[]|null);
-
-            /** NodeProto docString */
-            docString?: (string|null);
-
-            /** NodeProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** NodeProto deviceConfigurations */
-            deviceConfigurations?: (onnx.NodeDeviceConfigurationProto.$Properties[]|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
 
         /** Shape of a NodeProto. */
-        type $Shape = {
-          input?: string[]|null;
-          output?: string[]|null;
-          name?: string|null;
-          opType?: string|null;
-          domain?: string|null;
-          overload?: string|null;
-          attribute?: onnx.AttributeProto.$Shape[]|null;
-          docString?: string|null;
-          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
-          deviceConfigurations?: onnx.NodeDeviceConfigurationProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
-    }
-
-    /**
-     * Properties of an IntIntListEntryProto.
-     * @deprecated Use onnx.IntIntListEntryProto.$Properties instead.
-     */
-    interface IIntIntListEntryProto extends onnx.IntIntListEntryProto.$Properties {
-    }
-
-    /** Represents an IntIntListEntryProto. */
-    class IntIntListEntryProto {
-
-        /**
-         * Constructs a new IntIntListEntryProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.IntIntListEntryProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** IntIntListEntryProto key. */
-        key: number;
-
-        /** IntIntListEntryProto value. */
-        value: number[];
-
-        /**
-         * Decodes an IntIntListEntryProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.IntIntListEntryProto & onnx.IntIntListEntryProto.$Shape} IntIntListEntryProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.IntIntListEntryProto & onnx.IntIntListEntryProto.$Shape;
-    }
-
-    namespace IntIntListEntryProto {
-
-        /** Properties of an IntIntListEntryProto. */
-        interface $Properties {
-
-            /** IntIntListEntryProto key */
-            key?: (number|null);
-
-            /** IntIntListEntryProto value */
-            value?: (number[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of an IntIntListEntryProto. */
-        type $Shape = onnx.IntIntListEntryProto.$Properties;
-    }
-
-    /**
-     * Properties of a NodeDeviceConfigurationProto.
-     * @deprecated Use onnx.NodeDeviceConfigurationProto.$Properties instead.
-     */
-    interface INodeDeviceConfigurationProto extends onnx.NodeDeviceConfigurationProto.$Properties {
-    }
-
-    /** Represents a NodeDeviceConfigurationProto. */
-    class NodeDeviceConfigurationProto {
-
-        /**
-         * Constructs a new NodeDeviceConfigurationProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.NodeDeviceConfigurationProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** NodeDeviceConfigurationProto configurationId. */
-        configurationId: string;
-
-        /** NodeDeviceConfigurationProto shardingSpec. */
-        shardingSpec: onnx.ShardingSpecProto.$Properties[];
-
-        /** NodeDeviceConfigurationProto pipelineStage. */
-        pipelineStage: number;
-
-        /**
-         * Decodes a NodeDeviceConfigurationProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.NodeDeviceConfigurationProto & onnx.NodeDeviceConfigurationProto.$Shape} NodeDeviceConfigurationProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.NodeDeviceConfigurationProto & onnx.NodeDeviceConfigurationProto.$Shape;
-    }
-
-    namespace NodeDeviceConfigurationProto {
-
-        /** Properties of a NodeDeviceConfigurationProto. */
-        interface $Properties {
-
-            /** NodeDeviceConfigurationProto configurationId */
-            configurationId?: (string|null);
-
-            /** NodeDeviceConfigurationProto shardingSpec */
-            shardingSpec?: (onnx.ShardingSpecProto.$Properties[]|null);
-
-            /** NodeDeviceConfigurationProto pipelineStage */
-            pipelineStage?: (number|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a NodeDeviceConfigurationProto. */
-        type $Shape = {
-          configurationId?: string|null;
-          shardingSpec?: onnx.ShardingSpecProto.$Shape[]|null;
-          pipelineStage?: number|null;
-          $unknowns?: Uint8Array[];
-        };
-    }
-
-    /**
-     * Properties of a ShardingSpecProto.
-     * @deprecated Use onnx.ShardingSpecProto.$Properties instead.
-     */
-    interface IShardingSpecProto extends onnx.ShardingSpecProto.$Properties {
-    }
-
-    /** Represents a ShardingSpecProto. */
-    class ShardingSpecProto {
-
-        /**
-         * Constructs a new ShardingSpecProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.ShardingSpecProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** ShardingSpecProto tensorName. */
-        tensorName: string;
-
-        /** ShardingSpecProto device. */
-        device: number[];
-
-        /** ShardingSpecProto indexToDeviceGroupMap. */
-        indexToDeviceGroupMap: onnx.IntIntListEntryProto.$Properties[];
-
-        /** ShardingSpecProto shardedDim. */
-        shardedDim: onnx.ShardedDimProto.$Properties[];
-
-        /**
-         * Decodes a ShardingSpecProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.ShardingSpecProto & onnx.ShardingSpecProto.$Shape} ShardingSpecProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.ShardingSpecProto & onnx.ShardingSpecProto.$Shape;
-    }
-
-    namespace ShardingSpecProto {
-
-        /** Properties of a ShardingSpecProto. */
-        interface $Properties {
-
-            /** ShardingSpecProto tensorName */
-            tensorName?: (string|null);
-
-            /** ShardingSpecProto device */
-            device?: (number[]|null);
-
-            /** ShardingSpecProto indexToDeviceGroupMap */
-            indexToDeviceGroupMap?: (onnx.IntIntListEntryProto.$Properties[]|null);
-
-            /** ShardingSpecProto shardedDim */
-            shardedDim?: (onnx.ShardedDimProto.$Properties[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a ShardingSpecProto. */
-        type $Shape = {
-          tensorName?: string|null;
-          device?: number[]|null;
-          indexToDeviceGroupMap?: onnx.IntIntListEntryProto.$Shape[]|null;
-          shardedDim?: onnx.ShardedDimProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
-    }
-
-    /**
-     * Properties of a ShardedDimProto.
-     * @deprecated Use onnx.ShardedDimProto.$Properties instead.
-     */
-    interface IShardedDimProto extends onnx.ShardedDimProto.$Properties {
-    }
-
-    /** Represents a ShardedDimProto. */
-    class ShardedDimProto {
-
-        /**
-         * Constructs a new ShardedDimProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.ShardedDimProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** ShardedDimProto axis. */
-        axis: number;
-
-        /** ShardedDimProto simpleSharding. */
-        simpleSharding: onnx.SimpleShardedDimProto.$Properties[];
-
-        /**
-         * Decodes a ShardedDimProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.ShardedDimProto & onnx.ShardedDimProto.$Shape} ShardedDimProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.ShardedDimProto & onnx.ShardedDimProto.$Shape;
-    }
-
-    namespace ShardedDimProto {
-
-        /** Properties of a ShardedDimProto. */
-        interface $Properties {
-
-            /** ShardedDimProto axis */
-            axis?: (number|null);
-
-            /** ShardedDimProto simpleSharding */
-            simpleSharding?: (onnx.SimpleShardedDimProto.$Properties[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a ShardedDimProto. */
-        type $Shape = {
-          axis?: number|null;
-          simpleSharding?: onnx.SimpleShardedDimProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
-    }
-
-    /**
-     * Properties of a SimpleShardedDimProto.
-     * @deprecated Use onnx.SimpleShardedDimProto.$Properties instead.
-     */
-    interface ISimpleShardedDimProto extends onnx.SimpleShardedDimProto.$Properties {
-    }
-
-    /** Represents a SimpleShardedDimProto. */
-    class SimpleShardedDimProto {
-
-        /**
-         * Constructs a new SimpleShardedDimProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.SimpleShardedDimProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** SimpleShardedDimProto dimValue. */
-        dimValue?: (number|null);
-
-        /** SimpleShardedDimProto dimParam. */
-        dimParam?: (string|null);
-
-        /** SimpleShardedDimProto numShards. */
-        numShards: number;
-
-        /** SimpleShardedDimProto dim. */
-        dim?: ("dimValue"|"dimParam");
-
-        /**
-         * Decodes a SimpleShardedDimProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.SimpleShardedDimProto & onnx.SimpleShardedDimProto.$Shape} SimpleShardedDimProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.SimpleShardedDimProto & onnx.SimpleShardedDimProto.$Shape;
-    }
-
-    namespace SimpleShardedDimProto {
-
-        /** Properties of a SimpleShardedDimProto. */
-        interface $Properties {
-
-            /** SimpleShardedDimProto dimValue */
-            dimValue?: (number|null);
-
-            /** SimpleShardedDimProto dimParam */
-            dimParam?: (string|null);
-
-            /** SimpleShardedDimProto numShards */
-            numShards?: (number|null);
-
-            /** SimpleShardedDimProto dim */
-            dim?: ("dimValue"|"dimParam");
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Narrowed shape of a SimpleShardedDimProto. */
-        type $Shape = {
-          dimValue?: number|null;
-          dimParam?: string|null;
-          numShards?: number|null;
-          $unknowns?: Uint8Array[];
-        } & (
-          ({ dim?: undefined; dimValue?: null; dimParam?: null }|{ dim?: "dimValue"; dimValue: number; dimParam?: null }|{ dim?: "dimParam"; dimValue?: null; dimParam: string })
-        );
-    }
-
-    /**
-     * Properties of a TrainingInfoProto.
-     * @deprecated Use onnx.TrainingInfoProto.$Properties instead.
-     */
-    interface ITrainingInfoProto extends onnx.TrainingInfoProto.$Properties {
-    }
-
-    /** Represents a TrainingInfoProto. */
-    class TrainingInfoProto {
-
-        /**
-         * Constructs a new TrainingInfoProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.TrainingInfoProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** TrainingInfoProto initialization. */
-        initialization?: (onnx.GraphProto.$Properties|null);
-
-        /** TrainingInfoProto algorithm. */
-        algorithm?: (onnx.GraphProto.$Properties|null);
-
-        /** TrainingInfoProto initializationBinding. */
-        initializationBinding: onnx.StringStringEntryProto.$Properties[];
-
-        /** TrainingInfoProto updateBinding. */
-        updateBinding: onnx.StringStringEntryProto.$Properties[];
-
-        /**
-         * Decodes a TrainingInfoProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.TrainingInfoProto & onnx.TrainingInfoProto.$Shape} TrainingInfoProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TrainingInfoProto & onnx.TrainingInfoProto.$Shape;
-    }
-
-    namespace TrainingInfoProto {
-
-        /** Properties of a TrainingInfoProto. */
-        interface $Properties {
-
-            /** TrainingInfoProto initialization */
-            initialization?: (onnx.GraphProto.$Properties|null);
-
-            /** TrainingInfoProto algorithm */
-            algorithm?: (onnx.GraphProto.$Properties|null);
-
-            /** TrainingInfoProto initializationBinding */
-            initializationBinding?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** TrainingInfoProto updateBinding */
-            updateBinding?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a TrainingInfoProto. */
-        type $Shape = {
-          initialization?: onnx.GraphProto.$Shape|null;
-          algorithm?: onnx.GraphProto.$Shape|null;
-          initializationBinding?: onnx.StringStringEntryProto.$Shape[]|null;
-          updateBinding?: onnx.StringStringEntryProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
+        type $Shape = onnx.NodeProto.$Properties;
     }
 
     /**
@@ -879,41 +306,11 @@ export namespace onnx {
         /** Unknown fields preserved while decoding when enabled */
         $unknowns?: Uint8Array[];
 
-        /** ModelProto irVersion. */
-        irVersion: number;
-
         /** ModelProto opsetImport. */
         opsetImport: onnx.OperatorSetIdProto.$Properties[];
 
-        /** ModelProto producerName. */
-        producerName: string;
-
-        /** ModelProto producerVersion. */
-        producerVersion: string;
-
-        /** ModelProto domain. */
-        domain: string;
-
-        /** ModelProto modelVersion. */
-        modelVersion: number;
-
-        /** ModelProto docString. */
-        docString: string;
-
         /** ModelProto graph. */
         graph?: (onnx.GraphProto.$Properties|null);
-
-        /** ModelProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
-
-        /** ModelProto trainingInfo. */
-        trainingInfo: onnx.TrainingInfoProto.$Properties[];
-
-        /** ModelProto functions. */
-        functions: onnx.FunctionProto.$Properties[];
-
-        /** ModelProto configuration. */
-        configuration: onnx.DeviceConfigurationProto.$Properties[];
 
         /**
          * Decodes a ModelProto message from the specified reader or buffer.
@@ -931,41 +328,11 @@ export namespace onnx {
         /** Properties of a ModelProto. */
         interface $Properties {
 
-            /** ModelProto irVersion */
-            irVersion?: (number|null);
-
             /** ModelProto opsetImport */
             opsetImport?: (onnx.OperatorSetIdProto.$Properties[]|null);
 
-            /** ModelProto producerName */
-            producerName?: (string|null);
-
-            /** ModelProto producerVersion */
-            producerVersion?: (string|null);
-
-            /** ModelProto domain */
-            domain?: (string|null);
-
-            /** ModelProto modelVersion */
-            modelVersion?: (number|null);
-
-            /** ModelProto docString */
-            docString?: (string|null);
-
             /** ModelProto graph */
             graph?: (onnx.GraphProto.$Properties|null);
-
-            /** ModelProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** ModelProto trainingInfo */
-            trainingInfo?: (onnx.TrainingInfoProto.$Properties[]|null);
-
-            /** ModelProto functions */
-            functions?: (onnx.FunctionProto.$Properties[]|null);
-
-            /** ModelProto configuration */
-            configuration?: (onnx.DeviceConfigurationProto.$Properties[]|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -973,81 +340,10 @@ export namespace onnx {
 
         /** Shape of a ModelProto. */
         type $Shape = {
-          irVersion?: number|null;
           opsetImport?: onnx.OperatorSetIdProto.$Shape[]|null;
-          producerName?: string|null;
-          producerVersion?: string|null;
-          domain?: string|null;
-          modelVersion?: number|null;
-          docString?: string|null;
           graph?: onnx.GraphProto.$Shape|null;
-          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
-          trainingInfo?: onnx.TrainingInfoProto.$Shape[]|null;
-          functions?: onnx.FunctionProto.$Shape[]|null;
-          configuration?: onnx.DeviceConfigurationProto.$Shape[]|null;
           $unknowns?: Uint8Array[];
         };
-    }
-
-    /**
-     * Properties of a DeviceConfigurationProto.
-     * @deprecated Use onnx.DeviceConfigurationProto.$Properties instead.
-     */
-    interface IDeviceConfigurationProto extends onnx.DeviceConfigurationProto.$Properties {
-    }
-
-    /** Represents a DeviceConfigurationProto. */
-    class DeviceConfigurationProto {
-
-        /**
-         * Constructs a new DeviceConfigurationProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.DeviceConfigurationProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** DeviceConfigurationProto name. */
-        name: string;
-
-        /** DeviceConfigurationProto numDevices. */
-        numDevices: number;
-
-        /** DeviceConfigurationProto device. */
-        device: string[];
-
-        /**
-         * Decodes a DeviceConfigurationProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.DeviceConfigurationProto & onnx.DeviceConfigurationProto.$Shape} DeviceConfigurationProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.DeviceConfigurationProto & onnx.DeviceConfigurationProto.$Shape;
-    }
-
-    namespace DeviceConfigurationProto {
-
-        /** Properties of a DeviceConfigurationProto. */
-        interface $Properties {
-
-            /** DeviceConfigurationProto name */
-            name?: (string|null);
-
-            /** DeviceConfigurationProto numDevices */
-            numDevices?: (number|null);
-
-            /** DeviceConfigurationProto device */
-            device?: (string[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a DeviceConfigurationProto. */
-        type $Shape = onnx.DeviceConfigurationProto.$Properties;
     }
 
     /**
@@ -1106,61 +402,6 @@ export namespace onnx {
     }
 
     /**
-     * Properties of a TensorAnnotation.
-     * @deprecated Use onnx.TensorAnnotation.$Properties instead.
-     */
-    interface ITensorAnnotation extends onnx.TensorAnnotation.$Properties {
-    }
-
-    /** Represents a TensorAnnotation. */
-    class TensorAnnotation {
-
-        /**
-         * Constructs a new TensorAnnotation.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.TensorAnnotation.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** TensorAnnotation tensorName. */
-        tensorName: string;
-
-        /** TensorAnnotation quantParameterTensorNames. */
-        quantParameterTensorNames: onnx.StringStringEntryProto.$Properties[];
-
-        /**
-         * Decodes a TensorAnnotation message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.TensorAnnotation & onnx.TensorAnnotation.$Shape} TensorAnnotation
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TensorAnnotation & onnx.TensorAnnotation.$Shape;
-    }
-
-    namespace TensorAnnotation {
-
-        /** Properties of a TensorAnnotation. */
-        interface $Properties {
-
-            /** TensorAnnotation tensorName */
-            tensorName?: (string|null);
-
-            /** TensorAnnotation quantParameterTensorNames */
-            quantParameterTensorNames?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a TensorAnnotation. */
-        type $Shape = onnx.TensorAnnotation.$Properties;
-    }
-
-    /**
      * Properties of a GraphProto.
      * @deprecated Use onnx.GraphProto.$Properties instead.
      */
@@ -1182,32 +423,14 @@ export namespace onnx {
         /** GraphProto node. */
         node: onnx.NodeProto.$Properties[];
 
-        /** GraphProto name. */
-        name: string;
-
         /** GraphProto initializer. */
         initializer: onnx.TensorProto.$Properties[];
-
-        /** GraphProto sparseInitializer. */
-        sparseInitializer: onnx.SparseTensorProto.$Properties[];
-
-        /** GraphProto docString. */
-        docString: string;
 
         /** GraphProto input. */
         input: onnx.ValueInfoProto.$Properties[];
 
         /** GraphProto output. */
         output: onnx.ValueInfoProto.$Properties[];
-
-        /** GraphProto valueInfo. */
-        valueInfo: onnx.ValueInfoProto.$Properties[];
-
-        /** GraphProto quantizationAnnotation. */
-        quantizationAnnotation: onnx.TensorAnnotation.$Properties[];
-
-        /** GraphProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
 
         /**
          * Decodes a GraphProto message from the specified reader or buffer.
@@ -1228,32 +451,14 @@ export namespace onnx {
             /** GraphProto node */
             node?: (onnx.NodeProto.$Properties[]|null);
 
-            /** GraphProto name */
-            name?: (string|null);
-
             /** GraphProto initializer */
             initializer?: (onnx.TensorProto.$Properties[]|null);
-
-            /** GraphProto sparseInitializer */
-            sparseInitializer?: (onnx.SparseTensorProto.$Properties[]|null);
-
-            /** GraphProto docString */
-            docString?: (string|null);
 
             /** GraphProto input */
             input?: (onnx.ValueInfoProto.$Properties[]|null);
 
             /** GraphProto output */
             output?: (onnx.ValueInfoProto.$Properties[]|null);
-
-            /** GraphProto valueInfo */
-            valueInfo?: (onnx.ValueInfoProto.$Properties[]|null);
-
-            /** GraphProto quantizationAnnotation */
-            quantizationAnnotation?: (onnx.TensorAnnotation.$Properties[]|null);
-
-            /** GraphProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1262,15 +467,9 @@ export namespace onnx {
         /** Shape of a GraphProto. */
         type $Shape = {
           node?: onnx.NodeProto.$Shape[]|null;
-          name?: string|null;
           initializer?: onnx.TensorProto.$Shape[]|null;
-          sparseInitializer?: onnx.SparseTensorProto.$Shape[]|null;
-          docString?: string|null;
           input?: onnx.ValueInfoProto.$Shape[]|null;
           output?: onnx.ValueInfoProto.$Shape[]|null;
-          valueInfo?: onnx.ValueInfoProto.$Shape[]|null;
-          quantizationAnnotation?: onnx.TensorAnnotation.$Shape[]|null;
-          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
           $unknowns?: Uint8Array[];
         };
     }
@@ -1300,26 +499,17 @@ export namespace onnx {
         /** TensorProto dataType. */
         dataType: number;
 
-        /** TensorProto segment. */
-        segment?: (onnx.TensorProto.Segment.$Properties|null);
-
         /** TensorProto floatData. */
         floatData: number[];
 
         /** TensorProto int32Data. */
         int32Data: number[];
 
-        /** TensorProto stringData. */
-        stringData: Uint8Array[];
-
         /** TensorProto int64Data. */
         int64Data: number[];
 
         /** TensorProto name. */
         name: string;
-
-        /** TensorProto docString. */
-        docString: string;
 
         /** TensorProto rawData. */
         rawData: Uint8Array;
@@ -1328,16 +518,13 @@ export namespace onnx {
         externalData: onnx.StringStringEntryProto.$Properties[];
 
         /** TensorProto dataLocation. */
-        dataLocation: onnx.TensorProto.DataLocation;
+        dataLocation: number;
 
         /** TensorProto doubleData. */
         doubleData: number[];
 
         /** TensorProto uint64Data. */
         uint64Data: number[];
-
-        /** TensorProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
 
         /**
          * Decodes a TensorProto message from the specified reader or buffer.
@@ -1361,26 +548,17 @@ export namespace onnx {
             /** TensorProto dataType */
             dataType?: (number|null);
 
-            /** TensorProto segment */
-            segment?: (onnx.TensorProto.Segment.$Properties|null);
-
             /** TensorProto floatData */
             floatData?: (number[]|null);
 
             /** TensorProto int32Data */
             int32Data?: (number[]|null);
 
-            /** TensorProto stringData */
-            stringData?: (Uint8Array[]|null);
-
             /** TensorProto int64Data */
             int64Data?: (number[]|null);
 
             /** TensorProto name */
             name?: (string|null);
-
-            /** TensorProto docString */
-            docString?: (string|null);
 
             /** TensorProto rawData */
             rawData?: (Uint8Array|null);
@@ -1389,7 +567,7 @@ export namespace onnx {
             externalData?: (onnx.StringStringEntryProto.$Properties[]|null);
 
             /** TensorProto dataLocation */
-            dataLocation?: (onnx.TensorProto.DataLocation|null);
+            dataLocation?: (number|null);
 
             /** TensorProto doubleData */
             doubleData?: (number[]|null);
@@ -1397,232 +575,12 @@ export namespace onnx {
             /** TensorProto uint64Data */
             uint64Data?: (number[]|null);
 
-            /** TensorProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
-
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
 
         /** Shape of a TensorProto. */
         type $Shape = onnx.TensorProto.$Properties;
-
-        /** DataType enum. */
-        enum DataType {
-
-            /** UNDEFINED value */
-            UNDEFINED = 0,
-
-            /** FLOAT value */
-            FLOAT = 1,
-
-            /** UINT8 value */
-            UINT8 = 2,
-
-            /** INT8 value */
-            INT8 = 3,
-
-            /** UINT16 value */
-            UINT16 = 4,
-
-            /** INT16 value */
-            INT16 = 5,
-
-            /** INT32 value */
-            INT32 = 6,
-
-            /** INT64 value */
-            INT64 = 7,
-
-            /** STRING value */
-            STRING = 8,
-
-            /** BOOL value */
-            BOOL = 9,
-
-            /** FLOAT16 value */
-            FLOAT16 = 10,
-
-            /** DOUBLE value */
-            DOUBLE = 11,
-
-            /** UINT32 value */
-            UINT32 = 12,
-
-            /** UINT64 value */
-            UINT64 = 13,
-
-            /** COMPLEX64 value */
-            COMPLEX64 = 14,
-
-            /** COMPLEX128 value */
-            COMPLEX128 = 15,
-
-            /** BFLOAT16 value */
-            BFLOAT16 = 16,
-
-            /** FLOAT8E4M3FN value */
-            FLOAT8E4M3FN = 17,
-
-            /** FLOAT8E4M3FNUZ value */
-            FLOAT8E4M3FNUZ = 18,
-
-            /** FLOAT8E5M2 value */
-            FLOAT8E5M2 = 19,
-
-            /** FLOAT8E5M2FNUZ value */
-            FLOAT8E5M2FNUZ = 20,
-
-            /** UINT4 value */
-            UINT4 = 21,
-
-            /** INT4 value */
-            INT4 = 22,
-
-            /** FLOAT4E2M1 value */
-            FLOAT4E2M1 = 23,
-
-            /** FLOAT8E8M0 value */
-            FLOAT8E8M0 = 24,
-
-            /** UINT2 value */
-            UINT2 = 25,
-
-            /** INT2 value */
-            INT2 = 26,
-
-            /** FLOAT6E2M3 value */
-            FLOAT6E2M3 = 27,
-
-            /** FLOAT6E3M2 value */
-            FLOAT6E3M2 = 28
-        }
-
-        /**
-         * Properties of a Segment.
-         * @deprecated Use onnx.TensorProto.Segment.$Properties instead.
-         */
-        interface ISegment extends onnx.TensorProto.Segment.$Properties {
-        }
-
-        /** Represents a Segment. */
-        class Segment {
-
-            /**
-             * Constructs a new Segment.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TensorProto.Segment.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Segment begin. */
-            begin: number;
-
-            /** Segment end. */
-            end: number;
-
-            /**
-             * Decodes a Segment message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TensorProto.Segment & onnx.TensorProto.Segment.$Shape} Segment
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TensorProto.Segment & onnx.TensorProto.Segment.$Shape;
-        }
-
-        namespace Segment {
-
-            /** Properties of a Segment. */
-            interface $Properties {
-
-                /** Segment begin */
-                begin?: (number|null);
-
-                /** Segment end */
-                end?: (number|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a Segment. */
-            type $Shape = onnx.TensorProto.Segment.$Properties;
-        }
-
-        /** DataLocation enum. */
-        enum DataLocation {
-
-            /** DEFAULT value */
-            DEFAULT = 0,
-
-            /** EXTERNAL value */
-            EXTERNAL = 1
-        }
-    }
-
-    /**
-     * Properties of a SparseTensorProto.
-     * @deprecated Use onnx.SparseTensorProto.$Properties instead.
-     */
-    interface ISparseTensorProto extends onnx.SparseTensorProto.$Properties {
-    }
-
-    /** Represents a SparseTensorProto. */
-    class SparseTensorProto {
-
-        /**
-         * Constructs a new SparseTensorProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.SparseTensorProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** SparseTensorProto values. */
-        values?: (onnx.TensorProto.$Properties|null);
-
-        /** SparseTensorProto indices. */
-        indices?: (onnx.TensorProto.$Properties|null);
-
-        /** SparseTensorProto dims. */
-        dims: number[];
-
-        /**
-         * Decodes a SparseTensorProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.SparseTensorProto & onnx.SparseTensorProto.$Shape} SparseTensorProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.SparseTensorProto & onnx.SparseTensorProto.$Shape;
-    }
-
-    namespace SparseTensorProto {
-
-        /** Properties of a SparseTensorProto. */
-        interface $Properties {
-
-            /** SparseTensorProto values */
-            values?: (onnx.TensorProto.$Properties|null);
-
-            /** SparseTensorProto indices */
-            indices?: (onnx.TensorProto.$Properties|null);
-
-            /** SparseTensorProto dims */
-            dims?: (number[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a SparseTensorProto. */
-        type $Shape = onnx.SparseTensorProto.$Properties;
     }
 
     /**
@@ -1701,9 +659,6 @@ export namespace onnx {
             /** Dimension dimParam. */
             dimParam?: (string|null);
 
-            /** Dimension denotation. */
-            denotation: string;
-
             /** Dimension value. */
             value?: ("dimValue"|"dimParam");
 
@@ -1729,9 +684,6 @@ export namespace onnx {
                 /** Dimension dimParam */
                 dimParam?: (string|null);
 
-                /** Dimension denotation */
-                denotation?: (string|null);
-
                 /** Dimension value */
                 value?: ("dimValue"|"dimParam");
 
@@ -1743,7 +695,6 @@ export namespace onnx {
             type $Shape = {
               dimValue?: number|null;
               dimParam?: string|null;
-              denotation?: string|null;
               $unknowns?: Uint8Array[];
             } & (
               ({ value?: undefined; dimValue?: null; dimParam?: null }|{ value?: "dimValue"; dimValue: number; dimParam?: null }|{ value?: "dimParam"; dimValue?: null; dimParam: string })
@@ -1773,26 +724,8 @@ export namespace onnx {
         /** TypeProto tensorType. */
         tensorType?: (onnx.TypeProto.Tensor.$Properties|null);
 
-        /** TypeProto sequenceType. */
-        sequenceType?: (onnx.TypeProto.Sequence.$Properties|null);
-
-        /** TypeProto mapType. */
-        mapType?: (onnx.TypeProto.Map.$Properties|null);
-
-        /** TypeProto optionalType. */
-        optionalType?: (onnx.TypeProto.Optional.$Properties|null);
-
-        /** TypeProto sparseTensorType. */
-        sparseTensorType?: (onnx.TypeProto.SparseTensor.$Properties|null);
-
-        /** TypeProto opaqueType. */
-        opaqueType?: (onnx.TypeProto.Opaque.$Properties|null);
-
-        /** TypeProto denotation. */
-        denotation: string;
-
         /** TypeProto value. */
-        value?: ("tensorType"|"sequenceType"|"mapType"|"optionalType"|"sparseTensorType"|"opaqueType");
+        value?: "tensorType";
 
         /**
          * Decodes a TypeProto message from the specified reader or buffer.
@@ -1813,26 +746,8 @@ export namespace onnx {
             /** TypeProto tensorType */
             tensorType?: (onnx.TypeProto.Tensor.$Properties|null);
 
-            /** TypeProto sequenceType */
-            sequenceType?: (onnx.TypeProto.Sequence.$Properties|null);
-
-            /** TypeProto mapType */
-            mapType?: (onnx.TypeProto.Map.$Properties|null);
-
-            /** TypeProto optionalType */
-            optionalType?: (onnx.TypeProto.Optional.$Properties|null);
-
-            /** TypeProto sparseTensorType */
-            sparseTensorType?: (onnx.TypeProto.SparseTensor.$Properties|null);
-
-            /** TypeProto opaqueType */
-            opaqueType?: (onnx.TypeProto.Opaque.$Properties|null);
-
-            /** TypeProto denotation */
-            denotation?: (string|null);
-
             /** TypeProto value */
-            value?: ("tensorType"|"sequenceType"|"mapType"|"optionalType"|"sparseTensorType"|"opaqueType");
+            value?: "tensorType";
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1841,15 +756,9 @@ export namespace onnx {
         /** Narrowed shape of a TypeProto. */
         type $Shape = {
           tensorType?: onnx.TypeProto.Tensor.$Shape|null;
-          sequenceType?: onnx.TypeProto.Sequence.$Shape|null;
-          mapType?: onnx.TypeProto.Map.$Shape|null;
-          optionalType?: onnx.TypeProto.Optional.$Shape|null;
-          sparseTensorType?: onnx.TypeProto.SparseTensor.$Shape|null;
-          opaqueType?: onnx.TypeProto.Opaque.$Shape|null;
-          denotation?: string|null;
           $unknowns?: Uint8Array[];
         } & (
-          ({ value?: undefined; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "tensorType"; tensorType: onnx.TypeProto.Tensor.$Shape; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "sequenceType"; tensorType?: null; sequenceType: onnx.TypeProto.Sequence.$Shape; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "mapType"; tensorType?: null; sequenceType?: null; mapType: onnx.TypeProto.Map.$Shape; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "optionalType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType: onnx.TypeProto.Optional.$Shape; sparseTensorType?: null; opaqueType?: null }|{ value?: "sparseTensorType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType: onnx.TypeProto.SparseTensor.$Shape; opaqueType?: null }|{ value?: "opaqueType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType: onnx.TypeProto.Opaque.$Shape })
+          ({ value?: undefined; tensorType?: null }|{ value?: "tensorType"; tensorType: onnx.TypeProto.Tensor.$Shape })
         );
 
         /**
@@ -1910,283 +819,6 @@ export namespace onnx {
               $unknowns?: Uint8Array[];
             };
         }
-
-        /**
-         * Properties of a Sequence.
-         * @deprecated Use onnx.TypeProto.Sequence.$Properties instead.
-         */
-        interface ISequence extends onnx.TypeProto.Sequence.$Properties {
-        }
-
-        /** Represents a Sequence. */
-        class Sequence {
-
-            /**
-             * Constructs a new Sequence.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TypeProto.Sequence.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Sequence elemType. */
-            elemType?: (onnx.TypeProto.$Properties|null);
-
-            /**
-             * Decodes a Sequence message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Sequence & onnx.TypeProto.Sequence.$Shape} Sequence
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TypeProto.Sequence & onnx.TypeProto.Sequence.$Shape;
-        }
-
-        namespace Sequence {
-
-            /** Properties of a Sequence. */
-            interface $Properties {
-
-                /** Sequence elemType */
-                elemType?: (onnx.TypeProto.$Properties|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a Sequence. */
-            type $Shape = {
-              elemType?: onnx.TypeProto.$Shape|null;
-              $unknowns?: Uint8Array[];
-            };
-        }
-
-        /**
-         * Properties of a Map.
-         * @deprecated Use onnx.TypeProto.Map.$Properties instead.
-         */
-        interface IMap extends onnx.TypeProto.Map.$Properties {
-        }
-
-        /** Represents a Map. */
-        class Map {
-
-            /**
-             * Constructs a new Map.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TypeProto.Map.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Map keyType. */
-            keyType: number;
-
-            /** Map valueType. */
-            valueType?: (onnx.TypeProto.$Properties|null);
-
-            /**
-             * Decodes a Map message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Map & onnx.TypeProto.Map.$Shape} Map
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TypeProto.Map & onnx.TypeProto.Map.$Shape;
-        }
-
-        namespace Map {
-
-            /** Properties of a Map. */
-            interface $Properties {
-
-                /** Map keyType */
-                keyType?: (number|null);
-
-                /** Map valueType */
-                valueType?: (onnx.TypeProto.$Properties|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a Map. */
-            type $Shape = {
-              keyType?: number|null;
-              valueType?: onnx.TypeProto.$Shape|null;
-              $unknowns?: Uint8Array[];
-            };
-        }
-
-        /**
-         * Properties of an Optional.
-         * @deprecated Use onnx.TypeProto.Optional.$Properties instead.
-         */
-        interface IOptional extends onnx.TypeProto.Optional.$Properties {
-        }
-
-        /** Represents an Optional. */
-        class Optional {
-
-            /**
-             * Constructs a new Optional.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TypeProto.Optional.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Optional elemType. */
-            elemType?: (onnx.TypeProto.$Properties|null);
-
-            /**
-             * Decodes an Optional message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Optional & onnx.TypeProto.Optional.$Shape} Optional
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TypeProto.Optional & onnx.TypeProto.Optional.$Shape;
-        }
-
-        namespace Optional {
-
-            /** Properties of an Optional. */
-            interface $Properties {
-
-                /** Optional elemType */
-                elemType?: (onnx.TypeProto.$Properties|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of an Optional. */
-            type $Shape = {
-              elemType?: onnx.TypeProto.$Shape|null;
-              $unknowns?: Uint8Array[];
-            };
-        }
-
-        /**
-         * Properties of a SparseTensor.
-         * @deprecated Use onnx.TypeProto.SparseTensor.$Properties instead.
-         */
-        interface ISparseTensor extends onnx.TypeProto.SparseTensor.$Properties {
-        }
-
-        /** Represents a SparseTensor. */
-        class SparseTensor {
-
-            /**
-             * Constructs a new SparseTensor.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TypeProto.SparseTensor.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** SparseTensor elemType. */
-            elemType: number;
-
-            /** SparseTensor shape. */
-            shape?: (onnx.TensorShapeProto.$Properties|null);
-
-            /**
-             * Decodes a SparseTensor message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.SparseTensor & onnx.TypeProto.SparseTensor.$Shape} SparseTensor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TypeProto.SparseTensor & onnx.TypeProto.SparseTensor.$Shape;
-        }
-
-        namespace SparseTensor {
-
-            /** Properties of a SparseTensor. */
-            interface $Properties {
-
-                /** SparseTensor elemType */
-                elemType?: (number|null);
-
-                /** SparseTensor shape */
-                shape?: (onnx.TensorShapeProto.$Properties|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a SparseTensor. */
-            type $Shape = {
-              elemType?: number|null;
-              shape?: onnx.TensorShapeProto.$Shape|null;
-              $unknowns?: Uint8Array[];
-            };
-        }
-
-        /**
-         * Properties of an Opaque.
-         * @deprecated Use onnx.TypeProto.Opaque.$Properties instead.
-         */
-        interface IOpaque extends onnx.TypeProto.Opaque.$Properties {
-        }
-
-        /** Represents an Opaque. */
-        class Opaque {
-
-            /**
-             * Constructs a new Opaque.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: onnx.TypeProto.Opaque.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Opaque domain. */
-            domain: string;
-
-            /** Opaque name. */
-            name: string;
-
-            /**
-             * Decodes an Opaque message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Opaque & onnx.TypeProto.Opaque.$Shape} Opaque
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.TypeProto.Opaque & onnx.TypeProto.Opaque.$Shape;
-        }
-
-        namespace Opaque {
-
-            /** Properties of an Opaque. */
-            interface $Properties {
-
-                /** Opaque domain */
-                domain?: (string|null);
-
-                /** Opaque name */
-                name?: (string|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of an Opaque. */
-            type $Shape = onnx.TypeProto.Opaque.$Properties;
-        }
     }
 
     /**
@@ -2242,144 +874,5 @@ export namespace onnx {
 
         /** Shape of an OperatorSetIdProto. */
         type $Shape = onnx.OperatorSetIdProto.$Properties;
-    }
-
-    /** OperatorStatus enum. */
-    enum OperatorStatus {
-
-        /** EXPERIMENTAL value */
-        EXPERIMENTAL = 0,
-
-        /** STABLE value */
-        STABLE = 1
-    }
-
-    /**
-     * Properties of a FunctionProto.
-     * @deprecated Use onnx.FunctionProto.$Properties instead.
-     */
-    interface IFunctionProto extends onnx.FunctionProto.$Properties {
-    }
-
-    /** Represents a FunctionProto. */
-    class FunctionProto {
-
-        /**
-         * Constructs a new FunctionProto.
-         * @param [properties] Properties to set
-         */
-        constructor(properties?: onnx.FunctionProto.$Properties);
-
-        /** Unknown fields preserved while decoding when enabled */
-        $unknowns?: Uint8Array[];
-
-        /** FunctionProto name. */
-        name: string;
-
-        /** FunctionProto input. */
-        input: string[];
-
-        /** FunctionProto output. */
-        output: string[];
-
-        /** FunctionProto attribute. */
-        attribute: string[];
-
-        /** FunctionProto attributeProto. */
-        attributeProto: onnx.AttributeProto.$Properties[];
-
-        /** FunctionProto node. */
-        node: onnx.NodeProto.$Properties[];
-
-        /** FunctionProto docString. */
-        docString: string;
-
-        /** FunctionProto opsetImport. */
-        opsetImport: onnx.OperatorSetIdProto.$Properties[];
-
-        /** FunctionProto domain. */
-        domain: string;
-
-        /** FunctionProto overload. */
-        overload: string;
-
-        /** FunctionProto valueInfo. */
-        valueInfo: onnx.ValueInfoProto.$Properties[];
-
-        /** FunctionProto metadataProps. */
-        metadataProps: onnx.StringStringEntryProto.$Properties[];
-
-        /**
-         * Decodes a FunctionProto message from the specified reader or buffer.
-         * @param reader Reader or buffer to decode from
-         * @param [length] Message length if known beforehand
-         * @returns {onnx.FunctionProto & onnx.FunctionProto.$Shape} FunctionProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.FunctionProto & onnx.FunctionProto.$Shape;
-    }
-
-    namespace FunctionProto {
-
-        /** Properties of a FunctionProto. */
-        interface $Properties {
-
-            /** FunctionProto name */
-            name?: (string|null);
-
-            /** FunctionProto input */
-            input?: (string[]|null);
-
-            /** FunctionProto output */
-            output?: (string[]|null);
-
-            /** FunctionProto attribute */
-            attribute?: (string[]|null);
-
-            /** FunctionProto attributeProto */
-            attributeProto?: (onnx.AttributeProto.$Properties[]|null);
-
-            /** FunctionProto node */
-            node?: (onnx.NodeProto.$Properties[]|null);
-
-            /** FunctionProto docString */
-            docString?: (string|null);
-
-            /** FunctionProto opsetImport */
-            opsetImport?: (onnx.OperatorSetIdProto.$Properties[]|null);
-
-            /** FunctionProto domain */
-            domain?: (string|null);
-
-            /** FunctionProto overload */
-            overload?: (string|null);
-
-            /** FunctionProto valueInfo */
-            valueInfo?: (onnx.ValueInfoProto.$Properties[]|null);
-
-            /** FunctionProto metadataProps */
-            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-        }
-
-        /** Shape of a FunctionProto. */
-        type $Shape = {
-          name?: string|null;
-          input?: string[]|null;
-          output?: string[]|null;
-          attribute?: string[]|null;
-          attributeProto?: onnx.AttributeProto.$Shape[]|null;
-          node?: onnx.NodeProto.$Shape[]|null;
-          docString?: string|null;
-          opsetImport?: onnx.OperatorSetIdProto.$Shape[]|null;
-          domain?: string|null;
-          overload?: string|null;
-          valueInfo?: onnx.ValueInfoProto.$Shape[]|null;
-          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
-          $unknowns?: Uint8Array[];
-        };
     }
 }

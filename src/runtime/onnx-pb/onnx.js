@@ -17,69 +17,20 @@ export const onnx = $root.onnx = (() => {
      */
     const onnx = {};
 
-    /**
-     * Version enum.
-     * @name onnx.Version
-     * @enum {number}
-     * @property {number} _START_VERSION=0 _START_VERSION value
-     * @property {number} IR_VERSION_2017_10_10=1 IR_VERSION_2017_10_10 value
-     * @property {number} IR_VERSION_2017_10_30=2 IR_VERSION_2017_10_30 value
-     * @property {number} IR_VERSION_2017_11_3=3 IR_VERSION_2017_11_3 value
-     * @property {number} IR_VERSION_2019_1_22=4 IR_VERSION_2019_1_22 value
-     * @property {number} IR_VERSION_2019_3_18=5 IR_VERSION_2019_3_18 value
-     * @property {number} IR_VERSION_2019_9_19=6 IR_VERSION_2019_9_19 value
-     * @property {number} IR_VERSION_2020_5_8=7 IR_VERSION_2020_5_8 value
-     * @property {number} IR_VERSION_2021_7_30=8 IR_VERSION_2021_7_30 value
-     * @property {number} IR_VERSION_2023_5_5=9 IR_VERSION_2023_5_5 value
-     * @property {number} IR_VERSION_2024_3_25=10 IR_VERSION_2024_3_25 value
-     * @property {number} IR_VERSION_2025_05_12=11 IR_VERSION_2025_05_12 value
-     * @property {number} IR_VERSION_2025_08_26=12 IR_VERSION_2025_08_26 value
-     * @property {number} IR_VERSION_2025_11_06=13 IR_VERSION_2025_11_06 value
-     * @property {number} IR_VERSION=14 IR_VERSION value
-     */
-    onnx.Version = (function() {
-        const valuesById = $Object.create(null), values = $Object.create(valuesById);
-        values[valuesById[0] = "_START_VERSION"] = 0;
-        values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
-        values[valuesById[2] = "IR_VERSION_2017_10_30"] = 2;
-        values[valuesById[3] = "IR_VERSION_2017_11_3"] = 3;
-        values[valuesById[4] = "IR_VERSION_2019_1_22"] = 4;
-        values[valuesById[5] = "IR_VERSION_2019_3_18"] = 5;
-        values[valuesById[6] = "IR_VERSION_2019_9_19"] = 6;
-        values[valuesById[7] = "IR_VERSION_2020_5_8"] = 7;
-        values[valuesById[8] = "IR_VERSION_2021_7_30"] = 8;
-        values[valuesById[9] = "IR_VERSION_2023_5_5"] = 9;
-        values[valuesById[10] = "IR_VERSION_2024_3_25"] = 10;
-        values[valuesById[11] = "IR_VERSION_2025_05_12"] = 11;
-        values[valuesById[12] = "IR_VERSION_2025_08_26"] = 12;
-        values[valuesById[13] = "IR_VERSION_2025_11_06"] = 13;
-        values[valuesById[14] = "IR_VERSION"] = 14;
-        return values;
-    })();
-
     onnx.AttributeProto = (function() {
 
         /**
          * Properties of an AttributeProto.
          * @typedef {Object} onnx.AttributeProto.$Properties
          * @property {string|null} [name] AttributeProto name
-         * @property {string|null} [refAttrName] AttributeProto refAttrName
-         * @property {string|null} [docString] AttributeProto docString
          * @property {onnx.AttributeProto.AttributeType|null} [type] AttributeProto type
          * @property {number|null} [f] AttributeProto f
          * @property {number|null} [i] AttributeProto i
          * @property {Uint8Array|null} [s] AttributeProto s
          * @property {onnx.TensorProto.$Properties|null} [t] AttributeProto t
-         * @property {onnx.GraphProto.$Properties|null} [g] AttributeProto g
-         * @property {onnx.SparseTensorProto.$Properties|null} [sparseTensor] AttributeProto sparseTensor
-         * @property {onnx.TypeProto.$Properties|null} [tp] AttributeProto tp
          * @property {Array.<number>|null} [floats] AttributeProto floats
          * @property {Array.<number>|null} [ints] AttributeProto ints
          * @property {Array.<Uint8Array>|null} [strings] AttributeProto strings
-         * @property {Array.<onnx.TensorProto.$Properties>|null} [tensors] AttributeProto tensors
-         * @property {Array.<onnx.GraphProto.$Properties>|null} [graphs] AttributeProto graphs
-         * @property {Array.<onnx.SparseTensorProto.$Properties>|null} [sparseTensors] AttributeProto sparseTensors
-         * @property {Array.<onnx.TypeProto.$Properties>|null} [typeProtos] AttributeProto typeProtos
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -93,27 +44,7 @@ export const onnx = $root.onnx = (() => {
 
         /**
          * Shape of an AttributeProto.
-         * @typedef {{
-         *   name?: string|null;
-         *   refAttrName?: string|null;
-         *   docString?: string|null;
-         *   type?: onnx.AttributeProto.AttributeType|null;
-         *   f?: number|null;
-         *   i?: number|null;
-         *   s?: Uint8Array|null;
-         *   t?: onnx.TensorProto.$Shape|null;
-         *   g?: onnx.GraphProto.$Shape|null;
-         *   sparseTensor?: onnx.SparseTensorProto.$Shape|null;
-         *   tp?: onnx.TypeProto.$Shape|null;
-         *   floats?: Array.<number>|null;
-         *   ints?: Array.<number>|null;
-         *   strings?: Array.<Uint8Array>|null;
-         *   tensors?: Array.<onnx.TensorProto.$Shape>|null;
-         *   graphs?: Array.<onnx.GraphProto.$Shape>|null;
-         *   sparseTensors?: Array.<onnx.SparseTensorProto.$Shape>|null;
-         *   typeProtos?: Array.<onnx.TypeProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.AttributeProto.$Shape
+         * @typedef {onnx.AttributeProto.$Properties} onnx.AttributeProto.$Shape
          */
 
         /**
@@ -128,10 +59,6 @@ export const onnx = $root.onnx = (() => {
             this.floats = [];
             this.ints = [];
             this.strings = [];
-            this.tensors = [];
-            this.graphs = [];
-            this.sparseTensors = [];
-            this.typeProtos = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -145,22 +72,6 @@ export const onnx = $root.onnx = (() => {
          * @instance
          */
         AttributeProto.prototype.name = "";
-
-        /**
-         * AttributeProto refAttrName.
-         * @member {string} refAttrName
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.refAttrName = "";
-
-        /**
-         * AttributeProto docString.
-         * @member {string} docString
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.docString = "";
 
         /**
          * AttributeProto type.
@@ -203,30 +114,6 @@ export const onnx = $root.onnx = (() => {
         AttributeProto.prototype.t = null;
 
         /**
-         * AttributeProto g.
-         * @member {onnx.GraphProto.$Properties|null|undefined} g
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.g = null;
-
-        /**
-         * AttributeProto sparseTensor.
-         * @member {onnx.SparseTensorProto.$Properties|null|undefined} sparseTensor
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.sparseTensor = null;
-
-        /**
-         * AttributeProto tp.
-         * @member {onnx.TypeProto.$Properties|null|undefined} tp
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.tp = null;
-
-        /**
          * AttributeProto floats.
          * @member {Array.<number>} floats
          * @memberof onnx.AttributeProto
@@ -249,38 +136,6 @@ export const onnx = $root.onnx = (() => {
          * @instance
          */
         AttributeProto.prototype.strings = $util.emptyArray;
-
-        /**
-         * AttributeProto tensors.
-         * @member {Array.<onnx.TensorProto.$Properties>} tensors
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.tensors = $util.emptyArray;
-
-        /**
-         * AttributeProto graphs.
-         * @member {Array.<onnx.GraphProto.$Properties>} graphs
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.graphs = $util.emptyArray;
-
-        /**
-         * AttributeProto sparseTensors.
-         * @member {Array.<onnx.SparseTensorProto.$Properties>} sparseTensors
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.sparseTensors = $util.emptyArray;
-
-        /**
-         * AttributeProto typeProtos.
-         * @member {Array.<onnx.TypeProto.$Properties>} typeProtos
-         * @memberof onnx.AttributeProto
-         * @instance
-         */
-        AttributeProto.prototype.typeProtos = $util.emptyArray;
 
         /**
          * Decodes an AttributeProto message from the specified reader or buffer.
@@ -326,18 +181,6 @@ export const onnx = $root.onnx = (() => {
                         message.name = reader.string();
                         continue;
                     }
-                case 21: {
-                        if (wireType !== 2)
-                            break;
-                        message.refAttrName = reader.string();
-                        continue;
-                    }
-                case 13: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
                 case 20: {
                         if (wireType !== 0)
                             break;
@@ -374,24 +217,6 @@ export const onnx = $root.onnx = (() => {
                         message.t = $root.onnx.TensorProto.decode(reader, reader.size(), $undefined, _depth + 1, message.t);
                         continue;
                     }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        message.g = $root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1, message.g);
-                        continue;
-                    }
-                case 22: {
-                        if (wireType !== 2)
-                            break;
-                        message.sparseTensor = $root.onnx.SparseTensorProto.decode(reader, reader.size(), $undefined, _depth + 1, message.sparseTensor);
-                        continue;
-                    }
-                case 14: {
-                        if (wireType !== 2)
-                            break;
-                        message.tp = $root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.tp);
-                        continue;
-                    }
                 case 7: {
                         if (wireType === 2) {
                             if (!(message.floats && message.floats.length))
@@ -426,38 +251,6 @@ export const onnx = $root.onnx = (() => {
                         if (!(message.strings && message.strings.length))
                             message.strings = [];
                         message.strings.push(reader.bytes());
-                        continue;
-                    }
-                case 10: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.tensors && message.tensors.length))
-                            message.tensors = [];
-                        message.tensors.push($root.onnx.TensorProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 11: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.graphs && message.graphs.length))
-                            message.graphs = [];
-                        message.graphs.push($root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 23: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.sparseTensors && message.sparseTensors.length))
-                            message.sparseTensors = [];
-                        message.sparseTensors.push($root.onnx.SparseTensorProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 15: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.typeProtos && message.typeProtos.length))
-                            message.typeProtos = [];
-                        message.typeProtos.push($root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
                 }
@@ -527,8 +320,6 @@ export const onnx = $root.onnx = (() => {
          * @typedef {Object} onnx.ValueInfoProto.$Properties
          * @property {string|null} [name] ValueInfoProto name
          * @property {onnx.TypeProto.$Properties|null} [type] ValueInfoProto type
-         * @property {string|null} [docString] ValueInfoProto docString
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] ValueInfoProto metadataProps
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -545,8 +336,6 @@ export const onnx = $root.onnx = (() => {
          * @typedef {{
          *   name?: string|null;
          *   type?: onnx.TypeProto.$Shape|null;
-         *   docString?: string|null;
-         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
          *   $unknowns?: Array.<Uint8Array>;
          * }} onnx.ValueInfoProto.$Shape
          */
@@ -560,7 +349,6 @@ export const onnx = $root.onnx = (() => {
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
         const ValueInfoProto = function (properties) {
-            this.metadataProps = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -582,22 +370,6 @@ export const onnx = $root.onnx = (() => {
          * @instance
          */
         ValueInfoProto.prototype.type = null;
-
-        /**
-         * ValueInfoProto docString.
-         * @member {string} docString
-         * @memberof onnx.ValueInfoProto
-         * @instance
-         */
-        ValueInfoProto.prototype.docString = "";
-
-        /**
-         * ValueInfoProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.ValueInfoProto
-         * @instance
-         */
-        ValueInfoProto.prototype.metadataProps = $util.emptyArray;
 
         /**
          * Decodes a ValueInfoProto message from the specified reader or buffer.
@@ -649,20 +421,6 @@ export const onnx = $root.onnx = (() => {
                         message.type = $root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.type);
                         continue;
                     }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
                 }
                 reader.skipType(wireType, _depth, tag);
                 if (!reader.discardUnknown) {
@@ -693,11 +451,7 @@ export const onnx = $root.onnx = (() => {
          * @property {string|null} [name] NodeProto name
          * @property {string|null} [opType] NodeProto opType
          * @property {string|null} [domain] NodeProto domain
-         * @property {string|null} [overload] NodeProto overload
          * @property {Array.<onnx.AttributeProto.$Properties>|null} [attribute] NodeProto attribute
-         * @property {string|null} [docString] NodeProto docString
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] NodeProto metadataProps
-         * @property {Array.<onnx.NodeDeviceConfigurationProto.$Properties>|null} [deviceConfigurations] NodeProto deviceConfigurations
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -711,19 +465,7 @@ export const onnx = $root.onnx = (() => {
 
         /**
          * Shape of a NodeProto.
-         * @typedef {{
-         *   input?: Array.<string>|null;
-         *   output?: Array.<string>|null;
-         *   name?: string|null;
-         *   opType?: string|null;
-         *   domain?: string|null;
-         *   overload?: string|null;
-         *   attribute?: Array.<onnx.AttributeProto.$Shape>|null;
-         *   docString?: string|null;
-         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
-         *   deviceConfigurations?: Array.<onnx.NodeDeviceConfigurationProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.NodeProto.$Shape
+         * @typedef {onnx.NodeProto.$Properties} onnx.NodeProto.$Shape
          */
 
         /**
@@ -738,8 +480,6 @@ export const onnx = $root.onnx = (() => {
             this.input = [];
             this.output = [];
             this.attribute = [];
-            this.metadataProps = [];
-            this.deviceConfigurations = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -787,44 +527,12 @@ export const onnx = $root.onnx = (() => {
         NodeProto.prototype.domain = "";
 
         /**
-         * NodeProto overload.
-         * @member {string} overload
-         * @memberof onnx.NodeProto
-         * @instance
-         */
-        NodeProto.prototype.overload = "";
-
-        /**
          * NodeProto attribute.
          * @member {Array.<onnx.AttributeProto.$Properties>} attribute
          * @memberof onnx.NodeProto
          * @instance
          */
         NodeProto.prototype.attribute = $util.emptyArray;
-
-        /**
-         * NodeProto docString.
-         * @member {string} docString
-         * @memberof onnx.NodeProto
-         * @instance
-         */
-        NodeProto.prototype.docString = "";
-
-        /**
-         * NodeProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.NodeProto
-         * @instance
-         */
-        NodeProto.prototype.metadataProps = $util.emptyArray;
-
-        /**
-         * NodeProto deviceConfigurations.
-         * @member {Array.<onnx.NodeDeviceConfigurationProto.$Properties>} deviceConfigurations
-         * @memberof onnx.NodeProto
-         * @instance
-         */
-        NodeProto.prototype.deviceConfigurations = $util.emptyArray;
 
         /**
          * Decodes a NodeProto message from the specified reader or buffer.
@@ -898,40 +606,12 @@ export const onnx = $root.onnx = (() => {
                         message.domain = reader.string();
                         continue;
                     }
-                case 8: {
-                        if (wireType !== 2)
-                            break;
-                        message.overload = reader.string();
-                        continue;
-                    }
                 case 5: {
                         if (wireType !== 2)
                             break;
                         if (!(message.attribute && message.attribute.length))
                             message.attribute = [];
                         message.attribute.push($root.onnx.AttributeProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
-                case 9: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 10: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.deviceConfigurations && message.deviceConfigurations.length))
-                            message.deviceConfigurations = [];
-                        message.deviceConfigurations.push($root.onnx.NodeDeviceConfigurationProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
                 }
@@ -954,938 +634,13 @@ export const onnx = $root.onnx = (() => {
         return NodeProto;
     })();
 
-    onnx.IntIntListEntryProto = (function() {
-
-        /**
-         * Properties of an IntIntListEntryProto.
-         * @typedef {Object} onnx.IntIntListEntryProto.$Properties
-         * @property {number|null} [key] IntIntListEntryProto key
-         * @property {Array.<number>|null} [value] IntIntListEntryProto value
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of an IntIntListEntryProto.
-         * @memberof onnx
-         * @interface IIntIntListEntryProto
-         * @augments onnx.IntIntListEntryProto.$Properties
-         * @deprecated Use onnx.IntIntListEntryProto.$Properties instead.
-         */
-
-        /**
-         * Shape of an IntIntListEntryProto.
-         * @typedef {onnx.IntIntListEntryProto.$Properties} onnx.IntIntListEntryProto.$Shape
-         */
-
-        /**
-         * Constructs a new IntIntListEntryProto.
-         * @memberof onnx
-         * @classdesc Represents an IntIntListEntryProto.
-         * @constructor
-         * @param {onnx.IntIntListEntryProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const IntIntListEntryProto = function (properties) {
-            this.value = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * IntIntListEntryProto key.
-         * @member {number} key
-         * @memberof onnx.IntIntListEntryProto
-         * @instance
-         */
-        IntIntListEntryProto.prototype.key = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-        /**
-         * IntIntListEntryProto value.
-         * @member {Array.<number>} value
-         * @memberof onnx.IntIntListEntryProto
-         * @instance
-         */
-        IntIntListEntryProto.prototype.value = $util.emptyArray;
-
-        /**
-         * Decodes an IntIntListEntryProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.IntIntListEntryProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.IntIntListEntryProto & onnx.IntIntListEntryProto.$Shape} IntIntListEntryProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        IntIntListEntryProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.IntIntListEntryProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 0)
-                            break;
-                        message.key = reader.int64();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType === 2) {
-                            if (!(message.value && message.value.length))
-                                message.value = [];
-                            reader.int64s(message.value);
-                            continue;
-                        }
-                        if (wireType !== 0)
-                            break;
-                        if (!(message.value && message.value.length))
-                            message.value = [];
-                        message.value.push(reader.int64());
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return IntIntListEntryProto;
-    })();
-
-    onnx.NodeDeviceConfigurationProto = (function() {
-
-        /**
-         * Properties of a NodeDeviceConfigurationProto.
-         * @typedef {Object} onnx.NodeDeviceConfigurationProto.$Properties
-         * @property {string|null} [configurationId] NodeDeviceConfigurationProto configurationId
-         * @property {Array.<onnx.ShardingSpecProto.$Properties>|null} [shardingSpec] NodeDeviceConfigurationProto shardingSpec
-         * @property {number|null} [pipelineStage] NodeDeviceConfigurationProto pipelineStage
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a NodeDeviceConfigurationProto.
-         * @memberof onnx
-         * @interface INodeDeviceConfigurationProto
-         * @augments onnx.NodeDeviceConfigurationProto.$Properties
-         * @deprecated Use onnx.NodeDeviceConfigurationProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a NodeDeviceConfigurationProto.
-         * @typedef {{
-         *   configurationId?: string|null;
-         *   shardingSpec?: Array.<onnx.ShardingSpecProto.$Shape>|null;
-         *   pipelineStage?: number|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.NodeDeviceConfigurationProto.$Shape
-         */
-
-        /**
-         * Constructs a new NodeDeviceConfigurationProto.
-         * @memberof onnx
-         * @classdesc Represents a NodeDeviceConfigurationProto.
-         * @constructor
-         * @param {onnx.NodeDeviceConfigurationProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const NodeDeviceConfigurationProto = function (properties) {
-            this.shardingSpec = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * NodeDeviceConfigurationProto configurationId.
-         * @member {string} configurationId
-         * @memberof onnx.NodeDeviceConfigurationProto
-         * @instance
-         */
-        NodeDeviceConfigurationProto.prototype.configurationId = "";
-
-        /**
-         * NodeDeviceConfigurationProto shardingSpec.
-         * @member {Array.<onnx.ShardingSpecProto.$Properties>} shardingSpec
-         * @memberof onnx.NodeDeviceConfigurationProto
-         * @instance
-         */
-        NodeDeviceConfigurationProto.prototype.shardingSpec = $util.emptyArray;
-
-        /**
-         * NodeDeviceConfigurationProto pipelineStage.
-         * @member {number} pipelineStage
-         * @memberof onnx.NodeDeviceConfigurationProto
-         * @instance
-         */
-        NodeDeviceConfigurationProto.prototype.pipelineStage = 0;
-
-        /**
-         * Decodes a NodeDeviceConfigurationProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.NodeDeviceConfigurationProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.NodeDeviceConfigurationProto & onnx.NodeDeviceConfigurationProto.$Shape} NodeDeviceConfigurationProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        NodeDeviceConfigurationProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.NodeDeviceConfigurationProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.configurationId = reader.string();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.shardingSpec && message.shardingSpec.length))
-                            message.shardingSpec = [];
-                        message.shardingSpec.push($root.onnx.ShardingSpecProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 0)
-                            break;
-                        message.pipelineStage = reader.int32();
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return NodeDeviceConfigurationProto;
-    })();
-
-    onnx.ShardingSpecProto = (function() {
-
-        /**
-         * Properties of a ShardingSpecProto.
-         * @typedef {Object} onnx.ShardingSpecProto.$Properties
-         * @property {string|null} [tensorName] ShardingSpecProto tensorName
-         * @property {Array.<number>|null} [device] ShardingSpecProto device
-         * @property {Array.<onnx.IntIntListEntryProto.$Properties>|null} [indexToDeviceGroupMap] ShardingSpecProto indexToDeviceGroupMap
-         * @property {Array.<onnx.ShardedDimProto.$Properties>|null} [shardedDim] ShardingSpecProto shardedDim
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a ShardingSpecProto.
-         * @memberof onnx
-         * @interface IShardingSpecProto
-         * @augments onnx.ShardingSpecProto.$Properties
-         * @deprecated Use onnx.ShardingSpecProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a ShardingSpecProto.
-         * @typedef {{
-         *   tensorName?: string|null;
-         *   device?: Array.<number>|null;
-         *   indexToDeviceGroupMap?: Array.<onnx.IntIntListEntryProto.$Shape>|null;
-         *   shardedDim?: Array.<onnx.ShardedDimProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.ShardingSpecProto.$Shape
-         */
-
-        /**
-         * Constructs a new ShardingSpecProto.
-         * @memberof onnx
-         * @classdesc Represents a ShardingSpecProto.
-         * @constructor
-         * @param {onnx.ShardingSpecProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const ShardingSpecProto = function (properties) {
-            this.device = [];
-            this.indexToDeviceGroupMap = [];
-            this.shardedDim = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * ShardingSpecProto tensorName.
-         * @member {string} tensorName
-         * @memberof onnx.ShardingSpecProto
-         * @instance
-         */
-        ShardingSpecProto.prototype.tensorName = "";
-
-        /**
-         * ShardingSpecProto device.
-         * @member {Array.<number>} device
-         * @memberof onnx.ShardingSpecProto
-         * @instance
-         */
-        ShardingSpecProto.prototype.device = $util.emptyArray;
-
-        /**
-         * ShardingSpecProto indexToDeviceGroupMap.
-         * @member {Array.<onnx.IntIntListEntryProto.$Properties>} indexToDeviceGroupMap
-         * @memberof onnx.ShardingSpecProto
-         * @instance
-         */
-        ShardingSpecProto.prototype.indexToDeviceGroupMap = $util.emptyArray;
-
-        /**
-         * ShardingSpecProto shardedDim.
-         * @member {Array.<onnx.ShardedDimProto.$Properties>} shardedDim
-         * @memberof onnx.ShardingSpecProto
-         * @instance
-         */
-        ShardingSpecProto.prototype.shardedDim = $util.emptyArray;
-
-        /**
-         * Decodes a ShardingSpecProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.ShardingSpecProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.ShardingSpecProto & onnx.ShardingSpecProto.$Shape} ShardingSpecProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        ShardingSpecProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.ShardingSpecProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.tensorName = reader.string();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType === 2) {
-                            if (!(message.device && message.device.length))
-                                message.device = [];
-                            reader.int64s(message.device);
-                            continue;
-                        }
-                        if (wireType !== 0)
-                            break;
-                        if (!(message.device && message.device.length))
-                            message.device = [];
-                        message.device.push(reader.int64());
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.indexToDeviceGroupMap && message.indexToDeviceGroupMap.length))
-                            message.indexToDeviceGroupMap = [];
-                        message.indexToDeviceGroupMap.push($root.onnx.IntIntListEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.shardedDim && message.shardedDim.length))
-                            message.shardedDim = [];
-                        message.shardedDim.push($root.onnx.ShardedDimProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return ShardingSpecProto;
-    })();
-
-    onnx.ShardedDimProto = (function() {
-
-        /**
-         * Properties of a ShardedDimProto.
-         * @typedef {Object} onnx.ShardedDimProto.$Properties
-         * @property {number|null} [axis] ShardedDimProto axis
-         * @property {Array.<onnx.SimpleShardedDimProto.$Properties>|null} [simpleSharding] ShardedDimProto simpleSharding
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a ShardedDimProto.
-         * @memberof onnx
-         * @interface IShardedDimProto
-         * @augments onnx.ShardedDimProto.$Properties
-         * @deprecated Use onnx.ShardedDimProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a ShardedDimProto.
-         * @typedef {{
-         *   axis?: number|null;
-         *   simpleSharding?: Array.<onnx.SimpleShardedDimProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.ShardedDimProto.$Shape
-         */
-
-        /**
-         * Constructs a new ShardedDimProto.
-         * @memberof onnx
-         * @classdesc Represents a ShardedDimProto.
-         * @constructor
-         * @param {onnx.ShardedDimProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const ShardedDimProto = function (properties) {
-            this.simpleSharding = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * ShardedDimProto axis.
-         * @member {number} axis
-         * @memberof onnx.ShardedDimProto
-         * @instance
-         */
-        ShardedDimProto.prototype.axis = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-        /**
-         * ShardedDimProto simpleSharding.
-         * @member {Array.<onnx.SimpleShardedDimProto.$Properties>} simpleSharding
-         * @memberof onnx.ShardedDimProto
-         * @instance
-         */
-        ShardedDimProto.prototype.simpleSharding = $util.emptyArray;
-
-        /**
-         * Decodes a ShardedDimProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.ShardedDimProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.ShardedDimProto & onnx.ShardedDimProto.$Shape} ShardedDimProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        ShardedDimProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.ShardedDimProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 0)
-                            break;
-                        message.axis = reader.int64();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.simpleSharding && message.simpleSharding.length))
-                            message.simpleSharding = [];
-                        message.simpleSharding.push($root.onnx.SimpleShardedDimProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return ShardedDimProto;
-    })();
-
-    onnx.SimpleShardedDimProto = (function() {
-
-        /**
-         * Properties of a SimpleShardedDimProto.
-         * @typedef {Object} onnx.SimpleShardedDimProto.$Properties
-         * @property {number|null} [dimValue] SimpleShardedDimProto dimValue
-         * @property {string|null} [dimParam] SimpleShardedDimProto dimParam
-         * @property {number|null} [numShards] SimpleShardedDimProto numShards
-         * @property {"dimValue"|"dimParam"} [dim] SimpleShardedDimProto dim
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a SimpleShardedDimProto.
-         * @memberof onnx
-         * @interface ISimpleShardedDimProto
-         * @augments onnx.SimpleShardedDimProto.$Properties
-         * @deprecated Use onnx.SimpleShardedDimProto.$Properties instead.
-         */
-
-        /**
-         * Narrowed shape of a SimpleShardedDimProto.
-         * @typedef {{
-         *   dimValue?: number|null;
-         *   dimParam?: string|null;
-         *   numShards?: number|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * } & (
-         *   ({ dim?: undefined; dimValue?: null; dimParam?: null }|{ dim?: "dimValue"; dimValue: number; dimParam?: null }|{ dim?: "dimParam"; dimValue?: null; dimParam: string })
-         * )} onnx.SimpleShardedDimProto.$Shape
-         */
-
-        /**
-         * Constructs a new SimpleShardedDimProto.
-         * @memberof onnx
-         * @classdesc Represents a SimpleShardedDimProto.
-         * @constructor
-         * @param {onnx.SimpleShardedDimProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const SimpleShardedDimProto = function (properties) {
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * SimpleShardedDimProto dimValue.
-         * @member {number|null|undefined} dimValue
-         * @memberof onnx.SimpleShardedDimProto
-         * @instance
-         */
-        SimpleShardedDimProto.prototype.dimValue = null;
-
-        /**
-         * SimpleShardedDimProto dimParam.
-         * @member {string|null|undefined} dimParam
-         * @memberof onnx.SimpleShardedDimProto
-         * @instance
-         */
-        SimpleShardedDimProto.prototype.dimParam = null;
-
-        /**
-         * SimpleShardedDimProto numShards.
-         * @member {number} numShards
-         * @memberof onnx.SimpleShardedDimProto
-         * @instance
-         */
-        SimpleShardedDimProto.prototype.numShards = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-        // OneOf field names bound to virtual getters and setters
-        let $oneOfFields;
-
-        /**
-         * SimpleShardedDimProto dim.
-         * @member {"dimValue"|"dimParam"|undefined} dim
-         * @memberof onnx.SimpleShardedDimProto
-         * @instance
-         */
-        $Object.defineProperty(SimpleShardedDimProto.prototype, "dim", {
-            get: $util.oneOfGetter($oneOfFields = ["dimValue", "dimParam"]),
-            set: $util.oneOfSetter($oneOfFields)
-        });
-
-        /**
-         * Decodes a SimpleShardedDimProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.SimpleShardedDimProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.SimpleShardedDimProto & onnx.SimpleShardedDimProto.$Shape} SimpleShardedDimProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        SimpleShardedDimProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.SimpleShardedDimProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 0)
-                            break;
-                        message.dimValue = reader.int64();
-                        message.dim = "dimValue";
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        message.dimParam = reader.string();
-                        message.dim = "dimParam";
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 0)
-                            break;
-                        message.numShards = reader.int64();
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return SimpleShardedDimProto;
-    })();
-
-    onnx.TrainingInfoProto = (function() {
-
-        /**
-         * Properties of a TrainingInfoProto.
-         * @typedef {Object} onnx.TrainingInfoProto.$Properties
-         * @property {onnx.GraphProto.$Properties|null} [initialization] TrainingInfoProto initialization
-         * @property {onnx.GraphProto.$Properties|null} [algorithm] TrainingInfoProto algorithm
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [initializationBinding] TrainingInfoProto initializationBinding
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [updateBinding] TrainingInfoProto updateBinding
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a TrainingInfoProto.
-         * @memberof onnx
-         * @interface ITrainingInfoProto
-         * @augments onnx.TrainingInfoProto.$Properties
-         * @deprecated Use onnx.TrainingInfoProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a TrainingInfoProto.
-         * @typedef {{
-         *   initialization?: onnx.GraphProto.$Shape|null;
-         *   algorithm?: onnx.GraphProto.$Shape|null;
-         *   initializationBinding?: Array.<onnx.StringStringEntryProto.$Shape>|null;
-         *   updateBinding?: Array.<onnx.StringStringEntryProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.TrainingInfoProto.$Shape
-         */
-
-        /**
-         * Constructs a new TrainingInfoProto.
-         * @memberof onnx
-         * @classdesc Represents a TrainingInfoProto.
-         * @constructor
-         * @param {onnx.TrainingInfoProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const TrainingInfoProto = function (properties) {
-            this.initializationBinding = [];
-            this.updateBinding = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * TrainingInfoProto initialization.
-         * @member {onnx.GraphProto.$Properties|null|undefined} initialization
-         * @memberof onnx.TrainingInfoProto
-         * @instance
-         */
-        TrainingInfoProto.prototype.initialization = null;
-
-        /**
-         * TrainingInfoProto algorithm.
-         * @member {onnx.GraphProto.$Properties|null|undefined} algorithm
-         * @memberof onnx.TrainingInfoProto
-         * @instance
-         */
-        TrainingInfoProto.prototype.algorithm = null;
-
-        /**
-         * TrainingInfoProto initializationBinding.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} initializationBinding
-         * @memberof onnx.TrainingInfoProto
-         * @instance
-         */
-        TrainingInfoProto.prototype.initializationBinding = $util.emptyArray;
-
-        /**
-         * TrainingInfoProto updateBinding.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} updateBinding
-         * @memberof onnx.TrainingInfoProto
-         * @instance
-         */
-        TrainingInfoProto.prototype.updateBinding = $util.emptyArray;
-
-        /**
-         * Decodes a TrainingInfoProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.TrainingInfoProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.TrainingInfoProto & onnx.TrainingInfoProto.$Shape} TrainingInfoProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        TrainingInfoProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.TrainingInfoProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.initialization = $root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1, message.initialization);
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        message.algorithm = $root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1, message.algorithm);
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.initializationBinding && message.initializationBinding.length))
-                            message.initializationBinding = [];
-                        message.initializationBinding.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.updateBinding && message.updateBinding.length))
-                            message.updateBinding = [];
-                        message.updateBinding.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return TrainingInfoProto;
-    })();
-
     onnx.ModelProto = (function() {
 
         /**
          * Properties of a ModelProto.
          * @typedef {Object} onnx.ModelProto.$Properties
-         * @property {number|null} [irVersion] ModelProto irVersion
          * @property {Array.<onnx.OperatorSetIdProto.$Properties>|null} [opsetImport] ModelProto opsetImport
-         * @property {string|null} [producerName] ModelProto producerName
-         * @property {string|null} [producerVersion] ModelProto producerVersion
-         * @property {string|null} [domain] ModelProto domain
-         * @property {number|null} [modelVersion] ModelProto modelVersion
-         * @property {string|null} [docString] ModelProto docString
          * @property {onnx.GraphProto.$Properties|null} [graph] ModelProto graph
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] ModelProto metadataProps
-         * @property {Array.<onnx.TrainingInfoProto.$Properties>|null} [trainingInfo] ModelProto trainingInfo
-         * @property {Array.<onnx.FunctionProto.$Properties>|null} [functions] ModelProto functions
-         * @property {Array.<onnx.DeviceConfigurationProto.$Properties>|null} [configuration] ModelProto configuration
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -1900,18 +655,8 @@ export const onnx = $root.onnx = (() => {
         /**
          * Shape of a ModelProto.
          * @typedef {{
-         *   irVersion?: number|null;
          *   opsetImport?: Array.<onnx.OperatorSetIdProto.$Shape>|null;
-         *   producerName?: string|null;
-         *   producerVersion?: string|null;
-         *   domain?: string|null;
-         *   modelVersion?: number|null;
-         *   docString?: string|null;
          *   graph?: onnx.GraphProto.$Shape|null;
-         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
-         *   trainingInfo?: Array.<onnx.TrainingInfoProto.$Shape>|null;
-         *   functions?: Array.<onnx.FunctionProto.$Shape>|null;
-         *   configuration?: Array.<onnx.DeviceConfigurationProto.$Shape>|null;
          *   $unknowns?: Array.<Uint8Array>;
          * }} onnx.ModelProto.$Shape
          */
@@ -1926,23 +671,11 @@ export const onnx = $root.onnx = (() => {
          */
         const ModelProto = function (properties) {
             this.opsetImport = [];
-            this.metadataProps = [];
-            this.trainingInfo = [];
-            this.functions = [];
-            this.configuration = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
                         this[keys[i]] = properties[keys[i]];
         };
-
-        /**
-         * ModelProto irVersion.
-         * @member {number} irVersion
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.irVersion = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
         /**
          * ModelProto opsetImport.
@@ -1953,84 +686,12 @@ export const onnx = $root.onnx = (() => {
         ModelProto.prototype.opsetImport = $util.emptyArray;
 
         /**
-         * ModelProto producerName.
-         * @member {string} producerName
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.producerName = "";
-
-        /**
-         * ModelProto producerVersion.
-         * @member {string} producerVersion
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.producerVersion = "";
-
-        /**
-         * ModelProto domain.
-         * @member {string} domain
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.domain = "";
-
-        /**
-         * ModelProto modelVersion.
-         * @member {number} modelVersion
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.modelVersion = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-        /**
-         * ModelProto docString.
-         * @member {string} docString
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.docString = "";
-
-        /**
          * ModelProto graph.
          * @member {onnx.GraphProto.$Properties|null|undefined} graph
          * @memberof onnx.ModelProto
          * @instance
          */
         ModelProto.prototype.graph = null;
-
-        /**
-         * ModelProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.metadataProps = $util.emptyArray;
-
-        /**
-         * ModelProto trainingInfo.
-         * @member {Array.<onnx.TrainingInfoProto.$Properties>} trainingInfo
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.trainingInfo = $util.emptyArray;
-
-        /**
-         * ModelProto functions.
-         * @member {Array.<onnx.FunctionProto.$Properties>} functions
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.functions = $util.emptyArray;
-
-        /**
-         * ModelProto configuration.
-         * @member {Array.<onnx.DeviceConfigurationProto.$Properties>} configuration
-         * @memberof onnx.ModelProto
-         * @instance
-         */
-        ModelProto.prototype.configuration = $util.emptyArray;
 
         /**
          * Decodes a ModelProto message from the specified reader or buffer.
@@ -2070,12 +731,6 @@ export const onnx = $root.onnx = (() => {
                 }
                 let wireType = tag & 7;
                 switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 0)
-                            break;
-                        message.irVersion = reader.int64();
-                        continue;
-                    }
                 case 8: {
                         if (wireType !== 2)
                             break;
@@ -2084,72 +739,10 @@ export const onnx = $root.onnx = (() => {
                         message.opsetImport.push($root.onnx.OperatorSetIdProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        message.producerName = reader.string();
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        message.producerVersion = reader.string();
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        message.domain = reader.string();
-                        continue;
-                    }
-                case 5: {
-                        if (wireType !== 0)
-                            break;
-                        message.modelVersion = reader.int64();
-                        continue;
-                    }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
                 case 7: {
                         if (wireType !== 2)
                             break;
                         message.graph = $root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1, message.graph);
-                        continue;
-                    }
-                case 14: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 20: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.trainingInfo && message.trainingInfo.length))
-                            message.trainingInfo = [];
-                        message.trainingInfo.push($root.onnx.TrainingInfoProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 25: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.functions && message.functions.length))
-                            message.functions = [];
-                        message.functions.push($root.onnx.FunctionProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 26: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.configuration && message.configuration.length))
-                            message.configuration = [];
-                        message.configuration.push($root.onnx.DeviceConfigurationProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
                 }
@@ -2170,148 +763,6 @@ export const onnx = $root.onnx = (() => {
         };
 
         return ModelProto;
-    })();
-
-    onnx.DeviceConfigurationProto = (function() {
-
-        /**
-         * Properties of a DeviceConfigurationProto.
-         * @typedef {Object} onnx.DeviceConfigurationProto.$Properties
-         * @property {string|null} [name] DeviceConfigurationProto name
-         * @property {number|null} [numDevices] DeviceConfigurationProto numDevices
-         * @property {Array.<string>|null} [device] DeviceConfigurationProto device
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a DeviceConfigurationProto.
-         * @memberof onnx
-         * @interface IDeviceConfigurationProto
-         * @augments onnx.DeviceConfigurationProto.$Properties
-         * @deprecated Use onnx.DeviceConfigurationProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a DeviceConfigurationProto.
-         * @typedef {onnx.DeviceConfigurationProto.$Properties} onnx.DeviceConfigurationProto.$Shape
-         */
-
-        /**
-         * Constructs a new DeviceConfigurationProto.
-         * @memberof onnx
-         * @classdesc Represents a DeviceConfigurationProto.
-         * @constructor
-         * @param {onnx.DeviceConfigurationProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const DeviceConfigurationProto = function (properties) {
-            this.device = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * DeviceConfigurationProto name.
-         * @member {string} name
-         * @memberof onnx.DeviceConfigurationProto
-         * @instance
-         */
-        DeviceConfigurationProto.prototype.name = "";
-
-        /**
-         * DeviceConfigurationProto numDevices.
-         * @member {number} numDevices
-         * @memberof onnx.DeviceConfigurationProto
-         * @instance
-         */
-        DeviceConfigurationProto.prototype.numDevices = 0;
-
-        /**
-         * DeviceConfigurationProto device.
-         * @member {Array.<string>} device
-         * @memberof onnx.DeviceConfigurationProto
-         * @instance
-         */
-        DeviceConfigurationProto.prototype.device = $util.emptyArray;
-
-        /**
-         * Decodes a DeviceConfigurationProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.DeviceConfigurationProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.DeviceConfigurationProto & onnx.DeviceConfigurationProto.$Shape} DeviceConfigurationProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        DeviceConfigurationProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.DeviceConfigurationProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.name = reader.string();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 0)
-                            break;
-                        message.numDevices = reader.int32();
-                        continue;
-                    }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.device && message.device.length))
-                            message.device = [];
-                        message.device.push(reader.string());
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return DeviceConfigurationProto;
     })();
 
     onnx.StringStringEntryProto = (function() {
@@ -2438,148 +889,15 @@ export const onnx = $root.onnx = (() => {
         return StringStringEntryProto;
     })();
 
-    onnx.TensorAnnotation = (function() {
-
-        /**
-         * Properties of a TensorAnnotation.
-         * @typedef {Object} onnx.TensorAnnotation.$Properties
-         * @property {string|null} [tensorName] TensorAnnotation tensorName
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [quantParameterTensorNames] TensorAnnotation quantParameterTensorNames
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a TensorAnnotation.
-         * @memberof onnx
-         * @interface ITensorAnnotation
-         * @augments onnx.TensorAnnotation.$Properties
-         * @deprecated Use onnx.TensorAnnotation.$Properties instead.
-         */
-
-        /**
-         * Shape of a TensorAnnotation.
-         * @typedef {onnx.TensorAnnotation.$Properties} onnx.TensorAnnotation.$Shape
-         */
-
-        /**
-         * Constructs a new TensorAnnotation.
-         * @memberof onnx
-         * @classdesc Represents a TensorAnnotation.
-         * @constructor
-         * @param {onnx.TensorAnnotation.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const TensorAnnotation = function (properties) {
-            this.quantParameterTensorNames = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * TensorAnnotation tensorName.
-         * @member {string} tensorName
-         * @memberof onnx.TensorAnnotation
-         * @instance
-         */
-        TensorAnnotation.prototype.tensorName = "";
-
-        /**
-         * TensorAnnotation quantParameterTensorNames.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} quantParameterTensorNames
-         * @memberof onnx.TensorAnnotation
-         * @instance
-         */
-        TensorAnnotation.prototype.quantParameterTensorNames = $util.emptyArray;
-
-        /**
-         * Decodes a TensorAnnotation message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.TensorAnnotation
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.TensorAnnotation & onnx.TensorAnnotation.$Shape} TensorAnnotation
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        TensorAnnotation.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.TensorAnnotation();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.tensorName = reader.string();
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.quantParameterTensorNames && message.quantParameterTensorNames.length))
-                            message.quantParameterTensorNames = [];
-                        message.quantParameterTensorNames.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return TensorAnnotation;
-    })();
-
     onnx.GraphProto = (function() {
 
         /**
          * Properties of a GraphProto.
          * @typedef {Object} onnx.GraphProto.$Properties
          * @property {Array.<onnx.NodeProto.$Properties>|null} [node] GraphProto node
-         * @property {string|null} [name] GraphProto name
          * @property {Array.<onnx.TensorProto.$Properties>|null} [initializer] GraphProto initializer
-         * @property {Array.<onnx.SparseTensorProto.$Properties>|null} [sparseInitializer] GraphProto sparseInitializer
-         * @property {string|null} [docString] GraphProto docString
          * @property {Array.<onnx.ValueInfoProto.$Properties>|null} [input] GraphProto input
          * @property {Array.<onnx.ValueInfoProto.$Properties>|null} [output] GraphProto output
-         * @property {Array.<onnx.ValueInfoProto.$Properties>|null} [valueInfo] GraphProto valueInfo
-         * @property {Array.<onnx.TensorAnnotation.$Properties>|null} [quantizationAnnotation] GraphProto quantizationAnnotation
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] GraphProto metadataProps
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2595,15 +913,9 @@ export const onnx = $root.onnx = (() => {
          * Shape of a GraphProto.
          * @typedef {{
          *   node?: Array.<onnx.NodeProto.$Shape>|null;
-         *   name?: string|null;
          *   initializer?: Array.<onnx.TensorProto.$Shape>|null;
-         *   sparseInitializer?: Array.<onnx.SparseTensorProto.$Shape>|null;
-         *   docString?: string|null;
          *   input?: Array.<onnx.ValueInfoProto.$Shape>|null;
          *   output?: Array.<onnx.ValueInfoProto.$Shape>|null;
-         *   valueInfo?: Array.<onnx.ValueInfoProto.$Shape>|null;
-         *   quantizationAnnotation?: Array.<onnx.TensorAnnotation.$Shape>|null;
-         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
          *   $unknowns?: Array.<Uint8Array>;
          * }} onnx.GraphProto.$Shape
          */
@@ -2619,12 +931,8 @@ export const onnx = $root.onnx = (() => {
         const GraphProto = function (properties) {
             this.node = [];
             this.initializer = [];
-            this.sparseInitializer = [];
             this.input = [];
             this.output = [];
-            this.valueInfo = [];
-            this.quantizationAnnotation = [];
-            this.metadataProps = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -2640,36 +948,12 @@ export const onnx = $root.onnx = (() => {
         GraphProto.prototype.node = $util.emptyArray;
 
         /**
-         * GraphProto name.
-         * @member {string} name
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.name = "";
-
-        /**
          * GraphProto initializer.
          * @member {Array.<onnx.TensorProto.$Properties>} initializer
          * @memberof onnx.GraphProto
          * @instance
          */
         GraphProto.prototype.initializer = $util.emptyArray;
-
-        /**
-         * GraphProto sparseInitializer.
-         * @member {Array.<onnx.SparseTensorProto.$Properties>} sparseInitializer
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.sparseInitializer = $util.emptyArray;
-
-        /**
-         * GraphProto docString.
-         * @member {string} docString
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.docString = "";
 
         /**
          * GraphProto input.
@@ -2686,30 +970,6 @@ export const onnx = $root.onnx = (() => {
          * @instance
          */
         GraphProto.prototype.output = $util.emptyArray;
-
-        /**
-         * GraphProto valueInfo.
-         * @member {Array.<onnx.ValueInfoProto.$Properties>} valueInfo
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.valueInfo = $util.emptyArray;
-
-        /**
-         * GraphProto quantizationAnnotation.
-         * @member {Array.<onnx.TensorAnnotation.$Properties>} quantizationAnnotation
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.quantizationAnnotation = $util.emptyArray;
-
-        /**
-         * GraphProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.GraphProto
-         * @instance
-         */
-        GraphProto.prototype.metadataProps = $util.emptyArray;
 
         /**
          * Decodes a GraphProto message from the specified reader or buffer.
@@ -2757,32 +1017,12 @@ export const onnx = $root.onnx = (() => {
                         message.node.push($root.onnx.NodeProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        message.name = reader.string();
-                        continue;
-                    }
                 case 5: {
                         if (wireType !== 2)
                             break;
                         if (!(message.initializer && message.initializer.length))
                             message.initializer = [];
                         message.initializer.push($root.onnx.TensorProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 15: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.sparseInitializer && message.sparseInitializer.length))
-                            message.sparseInitializer = [];
-                        message.sparseInitializer.push($root.onnx.SparseTensorProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 10: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
                         continue;
                     }
                 case 11: {
@@ -2799,30 +1039,6 @@ export const onnx = $root.onnx = (() => {
                         if (!(message.output && message.output.length))
                             message.output = [];
                         message.output.push($root.onnx.ValueInfoProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 13: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.valueInfo && message.valueInfo.length))
-                            message.valueInfo = [];
-                        message.valueInfo.push($root.onnx.ValueInfoProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 14: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.quantizationAnnotation && message.quantizationAnnotation.length))
-                            message.quantizationAnnotation = [];
-                        message.quantizationAnnotation.push($root.onnx.TensorAnnotation.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 16: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
                         continue;
                     }
                 }
@@ -2852,19 +1068,15 @@ export const onnx = $root.onnx = (() => {
          * @typedef {Object} onnx.TensorProto.$Properties
          * @property {Array.<number>|null} [dims] TensorProto dims
          * @property {number|null} [dataType] TensorProto dataType
-         * @property {onnx.TensorProto.Segment.$Properties|null} [segment] TensorProto segment
          * @property {Array.<number>|null} [floatData] TensorProto floatData
          * @property {Array.<number>|null} [int32Data] TensorProto int32Data
-         * @property {Array.<Uint8Array>|null} [stringData] TensorProto stringData
          * @property {Array.<number>|null} [int64Data] TensorProto int64Data
          * @property {string|null} [name] TensorProto name
-         * @property {string|null} [docString] TensorProto docString
          * @property {Uint8Array|null} [rawData] TensorProto rawData
          * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [externalData] TensorProto externalData
-         * @property {onnx.TensorProto.DataLocation|null} [dataLocation] TensorProto dataLocation
+         * @property {number|null} [dataLocation] TensorProto dataLocation
          * @property {Array.<number>|null} [doubleData] TensorProto doubleData
          * @property {Array.<number>|null} [uint64Data] TensorProto uint64Data
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] TensorProto metadataProps
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2893,12 +1105,10 @@ export const onnx = $root.onnx = (() => {
             this.dims = [];
             this.floatData = [];
             this.int32Data = [];
-            this.stringData = [];
             this.int64Data = [];
             this.externalData = [];
             this.doubleData = [];
             this.uint64Data = [];
-            this.metadataProps = [];
             if (properties)
                 for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -2922,14 +1132,6 @@ export const onnx = $root.onnx = (() => {
         TensorProto.prototype.dataType = 0;
 
         /**
-         * TensorProto segment.
-         * @member {onnx.TensorProto.Segment.$Properties|null|undefined} segment
-         * @memberof onnx.TensorProto
-         * @instance
-         */
-        TensorProto.prototype.segment = null;
-
-        /**
          * TensorProto floatData.
          * @member {Array.<number>} floatData
          * @memberof onnx.TensorProto
@@ -2946,14 +1148,6 @@ export const onnx = $root.onnx = (() => {
         TensorProto.prototype.int32Data = $util.emptyArray;
 
         /**
-         * TensorProto stringData.
-         * @member {Array.<Uint8Array>} stringData
-         * @memberof onnx.TensorProto
-         * @instance
-         */
-        TensorProto.prototype.stringData = $util.emptyArray;
-
-        /**
          * TensorProto int64Data.
          * @member {Array.<number>} int64Data
          * @memberof onnx.TensorProto
@@ -2968,14 +1162,6 @@ export const onnx = $root.onnx = (() => {
          * @instance
          */
         TensorProto.prototype.name = "";
-
-        /**
-         * TensorProto docString.
-         * @member {string} docString
-         * @memberof onnx.TensorProto
-         * @instance
-         */
-        TensorProto.prototype.docString = "";
 
         /**
          * TensorProto rawData.
@@ -2995,7 +1181,7 @@ export const onnx = $root.onnx = (() => {
 
         /**
          * TensorProto dataLocation.
-         * @member {onnx.TensorProto.DataLocation} dataLocation
+         * @member {number} dataLocation
          * @memberof onnx.TensorProto
          * @instance
          */
@@ -3018,14 +1204,6 @@ export const onnx = $root.onnx = (() => {
         TensorProto.prototype.uint64Data = $util.emptyArray;
 
         /**
-         * TensorProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.TensorProto
-         * @instance
-         */
-        TensorProto.prototype.metadataProps = $util.emptyArray;
-
-        /**
          * Decodes a TensorProto message from the specified reader or buffer.
          * @function decode
          * @memberof onnx.TensorProto
@@ -3043,7 +1221,7 @@ export const onnx = $root.onnx = (() => {
                 _depth = 0;
             if (_depth > $Reader.recursionLimit)
                 throw $Error("max depth exceeded");
-            let end, message, value;
+            let end, message;
             if (length === $undefined)
                 end = reader.len;
             else {
@@ -3083,12 +1261,6 @@ export const onnx = $root.onnx = (() => {
                         message.dataType = reader.int32();
                         continue;
                     }
-                case 3: {
-                        if (wireType !== 2)
-                            break;
-                        message.segment = $root.onnx.TensorProto.Segment.decode(reader, reader.size(), $undefined, _depth + 1, message.segment);
-                        continue;
-                    }
                 case 4: {
                         if (wireType === 2) {
                             if (!(message.floatData && message.floatData.length))
@@ -3117,14 +1289,6 @@ export const onnx = $root.onnx = (() => {
                         message.int32Data.push(reader.int32());
                         continue;
                     }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.stringData && message.stringData.length))
-                            message.stringData = [];
-                        message.stringData.push(reader.bytes());
-                        continue;
-                    }
                 case 7: {
                         if (wireType === 2) {
                             if (!(message.int64Data && message.int64Data.length))
@@ -3145,12 +1309,6 @@ export const onnx = $root.onnx = (() => {
                         message.name = reader.string();
                         continue;
                     }
-                case 12: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
                 case 9: {
                         if (wireType !== 2)
                             break;
@@ -3168,13 +1326,7 @@ export const onnx = $root.onnx = (() => {
                 case 14: {
                         if (wireType !== 0)
                             break;
-                        value = reader.int32();
-                        if ($root.onnx.TensorProto.DataLocation[value] !== $undefined)
-                            message.dataLocation = value;
-                        else if (!reader.discardUnknown) {
-                            $util.makeProp(message, "$unknowns", false);
-                            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                        }
+                        message.dataLocation = reader.int32();
                         continue;
                     }
                 case 10: {
@@ -3205,14 +1357,6 @@ export const onnx = $root.onnx = (() => {
                         message.uint64Data.push(reader.uint64());
                         continue;
                     }
-                case 16: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
                 }
                 reader.skipType(wireType, _depth, tag);
                 if (!reader.discardUnknown) {
@@ -3229,362 +1373,8 @@ export const onnx = $root.onnx = (() => {
                 throw $Error("missing end group");
             return message;
         };
-
-        /**
-         * DataType enum.
-         * @name onnx.TensorProto.DataType
-         * @enum {number}
-         * @property {number} UNDEFINED=0 UNDEFINED value
-         * @property {number} FLOAT=1 FLOAT value
-         * @property {number} UINT8=2 UINT8 value
-         * @property {number} INT8=3 INT8 value
-         * @property {number} UINT16=4 UINT16 value
-         * @property {number} INT16=5 INT16 value
-         * @property {number} INT32=6 INT32 value
-         * @property {number} INT64=7 INT64 value
-         * @property {number} STRING=8 STRING value
-         * @property {number} BOOL=9 BOOL value
-         * @property {number} FLOAT16=10 FLOAT16 value
-         * @property {number} DOUBLE=11 DOUBLE value
-         * @property {number} UINT32=12 UINT32 value
-         * @property {number} UINT64=13 UINT64 value
-         * @property {number} COMPLEX64=14 COMPLEX64 value
-         * @property {number} COMPLEX128=15 COMPLEX128 value
-         * @property {number} BFLOAT16=16 BFLOAT16 value
-         * @property {number} FLOAT8E4M3FN=17 FLOAT8E4M3FN value
-         * @property {number} FLOAT8E4M3FNUZ=18 FLOAT8E4M3FNUZ value
-         * @property {number} FLOAT8E5M2=19 FLOAT8E5M2 value
-         * @property {number} FLOAT8E5M2FNUZ=20 FLOAT8E5M2FNUZ value
-         * @property {number} UINT4=21 UINT4 value
-         * @property {number} INT4=22 INT4 value
-         * @property {number} FLOAT4E2M1=23 FLOAT4E2M1 value
-         * @property {number} FLOAT8E8M0=24 FLOAT8E8M0 value
-         * @property {number} UINT2=25 UINT2 value
-         * @property {number} INT2=26 INT2 value
-         * @property {number} FLOAT6E2M3=27 FLOAT6E2M3 value
-         * @property {number} FLOAT6E3M2=28 FLOAT6E3M2 value
-         */
-        TensorProto.DataType = (function() {
-            const valuesById = $Object.create(null), values = $Object.create(valuesById);
-            values[valuesById[0] = "UNDEFINED"] = 0;
-            values[valuesById[1] = "FLOAT"] = 1;
-            values[valuesById[2] = "UINT8"] = 2;
-            values[valuesById[3] = "INT8"] = 3;
-            values[valuesById[4] = "UINT16"] = 4;
-            values[valuesById[5] = "INT16"] = 5;
-            values[valuesById[6] = "INT32"] = 6;
-            values[valuesById[7] = "INT64"] = 7;
-            values[valuesById[8] = "STRING"] = 8;
-            values[valuesById[9] = "BOOL"] = 9;
-            values[valuesById[10] = "FLOAT16"] = 10;
-            values[valuesById[11] = "DOUBLE"] = 11;
-            values[valuesById[12] = "UINT32"] = 12;
-            values[valuesById[13] = "UINT64"] = 13;
-            values[valuesById[14] = "COMPLEX64"] = 14;
-            values[valuesById[15] = "COMPLEX128"] = 15;
-            values[valuesById[16] = "BFLOAT16"] = 16;
-            values[valuesById[17] = "FLOAT8E4M3FN"] = 17;
-            values[valuesById[18] = "FLOAT8E4M3FNUZ"] = 18;
-            values[valuesById[19] = "FLOAT8E5M2"] = 19;
-            values[valuesById[20] = "FLOAT8E5M2FNUZ"] = 20;
-            values[valuesById[21] = "UINT4"] = 21;
-            values[valuesById[22] = "INT4"] = 22;
-            values[valuesById[23] = "FLOAT4E2M1"] = 23;
-            values[valuesById[24] = "FLOAT8E8M0"] = 24;
-            values[valuesById[25] = "UINT2"] = 25;
-            values[valuesById[26] = "INT2"] = 26;
-            values[valuesById[27] = "FLOAT6E2M3"] = 27;
-            values[valuesById[28] = "FLOAT6E3M2"] = 28;
-            return values;
-        })();
-
-        TensorProto.Segment = (function() {
-
-            /**
-             * Properties of a Segment.
-             * @typedef {Object} onnx.TensorProto.Segment.$Properties
-             * @property {number|null} [begin] Segment begin
-             * @property {number|null} [end] Segment end
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Segment.
-             * @memberof onnx.TensorProto
-             * @interface ISegment
-             * @augments onnx.TensorProto.Segment.$Properties
-             * @deprecated Use onnx.TensorProto.Segment.$Properties instead.
-             */
-
-            /**
-             * Shape of a Segment.
-             * @typedef {onnx.TensorProto.Segment.$Properties} onnx.TensorProto.Segment.$Shape
-             */
-
-            /**
-             * Constructs a new Segment.
-             * @memberof onnx.TensorProto
-             * @classdesc Represents a Segment.
-             * @constructor
-             * @param {onnx.TensorProto.Segment.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const Segment = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Segment begin.
-             * @member {number} begin
-             * @memberof onnx.TensorProto.Segment
-             * @instance
-             */
-            Segment.prototype.begin = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Segment end.
-             * @member {number} end
-             * @memberof onnx.TensorProto.Segment
-             * @instance
-             */
-            Segment.prototype.end = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Decodes a Segment message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TensorProto.Segment
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TensorProto.Segment & onnx.TensorProto.Segment.$Shape} Segment
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Segment.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TensorProto.Segment();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 0)
-                                break;
-                            message.begin = reader.int64();
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 0)
-                                break;
-                            message.end = reader.int64();
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return Segment;
-        })();
-
-        /**
-         * DataLocation enum.
-         * @name onnx.TensorProto.DataLocation
-         * @enum {number}
-         * @property {number} DEFAULT=0 DEFAULT value
-         * @property {number} EXTERNAL=1 EXTERNAL value
-         */
-        TensorProto.DataLocation = (function() {
-            const valuesById = $Object.create(null), values = $Object.create(valuesById);
-            values[valuesById[0] = "DEFAULT"] = 0;
-            values[valuesById[1] = "EXTERNAL"] = 1;
-            return values;
-        })();
 
         return TensorProto;
-    })();
-
-    onnx.SparseTensorProto = (function() {
-
-        /**
-         * Properties of a SparseTensorProto.
-         * @typedef {Object} onnx.SparseTensorProto.$Properties
-         * @property {onnx.TensorProto.$Properties|null} [values] SparseTensorProto values
-         * @property {onnx.TensorProto.$Properties|null} [indices] SparseTensorProto indices
-         * @property {Array.<number>|null} [dims] SparseTensorProto dims
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a SparseTensorProto.
-         * @memberof onnx
-         * @interface ISparseTensorProto
-         * @augments onnx.SparseTensorProto.$Properties
-         * @deprecated Use onnx.SparseTensorProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a SparseTensorProto.
-         * @typedef {onnx.SparseTensorProto.$Properties} onnx.SparseTensorProto.$Shape
-         */
-
-        /**
-         * Constructs a new SparseTensorProto.
-         * @memberof onnx
-         * @classdesc Represents a SparseTensorProto.
-         * @constructor
-         * @param {onnx.SparseTensorProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const SparseTensorProto = function (properties) {
-            this.dims = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * SparseTensorProto values.
-         * @member {onnx.TensorProto.$Properties|null|undefined} values
-         * @memberof onnx.SparseTensorProto
-         * @instance
-         */
-        SparseTensorProto.prototype.values = null;
-
-        /**
-         * SparseTensorProto indices.
-         * @member {onnx.TensorProto.$Properties|null|undefined} indices
-         * @memberof onnx.SparseTensorProto
-         * @instance
-         */
-        SparseTensorProto.prototype.indices = null;
-
-        /**
-         * SparseTensorProto dims.
-         * @member {Array.<number>} dims
-         * @memberof onnx.SparseTensorProto
-         * @instance
-         */
-        SparseTensorProto.prototype.dims = $util.emptyArray;
-
-        /**
-         * Decodes a SparseTensorProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.SparseTensorProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.SparseTensorProto & onnx.SparseTensorProto.$Shape} SparseTensorProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        SparseTensorProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.SparseTensorProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.values = $root.onnx.TensorProto.decode(reader, reader.size(), $undefined, _depth + 1, message.values);
-                        continue;
-                    }
-                case 2: {
-                        if (wireType !== 2)
-                            break;
-                        message.indices = $root.onnx.TensorProto.decode(reader, reader.size(), $undefined, _depth + 1, message.indices);
-                        continue;
-                    }
-                case 3: {
-                        if (wireType === 2) {
-                            if (!(message.dims && message.dims.length))
-                                message.dims = [];
-                            reader.int64s(message.dims);
-                            continue;
-                        }
-                        if (wireType !== 0)
-                            break;
-                        if (!(message.dims && message.dims.length))
-                            message.dims = [];
-                        message.dims.push(reader.int64());
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return SparseTensorProto;
     })();
 
     onnx.TensorShapeProto = (function() {
@@ -3706,7 +1496,6 @@ export const onnx = $root.onnx = (() => {
              * @typedef {Object} onnx.TensorShapeProto.Dimension.$Properties
              * @property {number|null} [dimValue] Dimension dimValue
              * @property {string|null} [dimParam] Dimension dimParam
-             * @property {string|null} [denotation] Dimension denotation
              * @property {"dimValue"|"dimParam"} [value] Dimension value
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
@@ -3724,7 +1513,6 @@ export const onnx = $root.onnx = (() => {
              * @typedef {{
              *   dimValue?: number|null;
              *   dimParam?: string|null;
-             *   denotation?: string|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
              *   ({ value?: undefined; dimValue?: null; dimParam?: null }|{ value?: "dimValue"; dimValue: number; dimParam?: null }|{ value?: "dimParam"; dimValue?: null; dimParam: string })
@@ -3761,14 +1549,6 @@ export const onnx = $root.onnx = (() => {
              * @instance
              */
             Dimension.prototype.dimParam = null;
-
-            /**
-             * Dimension denotation.
-             * @member {string} denotation
-             * @memberof onnx.TensorShapeProto.Dimension
-             * @instance
-             */
-            Dimension.prototype.denotation = "";
 
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
@@ -3836,12 +1616,6 @@ export const onnx = $root.onnx = (() => {
                             message.value = "dimParam";
                             continue;
                         }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            message.denotation = reader.string();
-                            continue;
-                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3871,13 +1645,7 @@ export const onnx = $root.onnx = (() => {
          * Properties of a TypeProto.
          * @typedef {Object} onnx.TypeProto.$Properties
          * @property {onnx.TypeProto.Tensor.$Properties|null} [tensorType] TypeProto tensorType
-         * @property {onnx.TypeProto.Sequence.$Properties|null} [sequenceType] TypeProto sequenceType
-         * @property {onnx.TypeProto.Map.$Properties|null} [mapType] TypeProto mapType
-         * @property {onnx.TypeProto.Optional.$Properties|null} [optionalType] TypeProto optionalType
-         * @property {onnx.TypeProto.SparseTensor.$Properties|null} [sparseTensorType] TypeProto sparseTensorType
-         * @property {onnx.TypeProto.Opaque.$Properties|null} [opaqueType] TypeProto opaqueType
-         * @property {string|null} [denotation] TypeProto denotation
-         * @property {"tensorType"|"sequenceType"|"mapType"|"optionalType"|"sparseTensorType"|"opaqueType"} [value] TypeProto value
+         * @property {"tensorType"} [value] TypeProto value
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -3893,15 +1661,9 @@ export const onnx = $root.onnx = (() => {
          * Narrowed shape of a TypeProto.
          * @typedef {{
          *   tensorType?: onnx.TypeProto.Tensor.$Shape|null;
-         *   sequenceType?: onnx.TypeProto.Sequence.$Shape|null;
-         *   mapType?: onnx.TypeProto.Map.$Shape|null;
-         *   optionalType?: onnx.TypeProto.Optional.$Shape|null;
-         *   sparseTensorType?: onnx.TypeProto.SparseTensor.$Shape|null;
-         *   opaqueType?: onnx.TypeProto.Opaque.$Shape|null;
-         *   denotation?: string|null;
          *   $unknowns?: Array.<Uint8Array>;
          * } & (
-         *   ({ value?: undefined; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "tensorType"; tensorType: onnx.TypeProto.Tensor.$Shape; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "sequenceType"; tensorType?: null; sequenceType: onnx.TypeProto.Sequence.$Shape; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "mapType"; tensorType?: null; sequenceType?: null; mapType: onnx.TypeProto.Map.$Shape; optionalType?: null; sparseTensorType?: null; opaqueType?: null }|{ value?: "optionalType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType: onnx.TypeProto.Optional.$Shape; sparseTensorType?: null; opaqueType?: null }|{ value?: "sparseTensorType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType: onnx.TypeProto.SparseTensor.$Shape; opaqueType?: null }|{ value?: "opaqueType"; tensorType?: null; sequenceType?: null; mapType?: null; optionalType?: null; sparseTensorType?: null; opaqueType: onnx.TypeProto.Opaque.$Shape })
+         *   ({ value?: undefined; tensorType?: null }|{ value?: "tensorType"; tensorType: onnx.TypeProto.Tensor.$Shape })
          * )} onnx.TypeProto.$Shape
          */
 
@@ -3928,65 +1690,17 @@ export const onnx = $root.onnx = (() => {
          */
         TypeProto.prototype.tensorType = null;
 
-        /**
-         * TypeProto sequenceType.
-         * @member {onnx.TypeProto.Sequence.$Properties|null|undefined} sequenceType
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.sequenceType = null;
-
-        /**
-         * TypeProto mapType.
-         * @member {onnx.TypeProto.Map.$Properties|null|undefined} mapType
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.mapType = null;
-
-        /**
-         * TypeProto optionalType.
-         * @member {onnx.TypeProto.Optional.$Properties|null|undefined} optionalType
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.optionalType = null;
-
-        /**
-         * TypeProto sparseTensorType.
-         * @member {onnx.TypeProto.SparseTensor.$Properties|null|undefined} sparseTensorType
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.sparseTensorType = null;
-
-        /**
-         * TypeProto opaqueType.
-         * @member {onnx.TypeProto.Opaque.$Properties|null|undefined} opaqueType
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.opaqueType = null;
-
-        /**
-         * TypeProto denotation.
-         * @member {string} denotation
-         * @memberof onnx.TypeProto
-         * @instance
-         */
-        TypeProto.prototype.denotation = "";
-
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
         /**
          * TypeProto value.
-         * @member {"tensorType"|"sequenceType"|"mapType"|"optionalType"|"sparseTensorType"|"opaqueType"|undefined} value
+         * @member {"tensorType"|undefined} value
          * @memberof onnx.TypeProto
          * @instance
          */
         $Object.defineProperty(TypeProto.prototype, "value", {
-            get: $util.oneOfGetter($oneOfFields = ["tensorType", "sequenceType", "mapType", "optionalType", "sparseTensorType", "opaqueType"]),
+            get: $util.oneOfGetter($oneOfFields = ["tensorType"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
@@ -4033,47 +1747,6 @@ export const onnx = $root.onnx = (() => {
                             break;
                         message.tensorType = $root.onnx.TypeProto.Tensor.decode(reader, reader.size(), $undefined, _depth + 1, message.tensorType);
                         message.value = "tensorType";
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        message.sequenceType = $root.onnx.TypeProto.Sequence.decode(reader, reader.size(), $undefined, _depth + 1, message.sequenceType);
-                        message.value = "sequenceType";
-                        continue;
-                    }
-                case 5: {
-                        if (wireType !== 2)
-                            break;
-                        message.mapType = $root.onnx.TypeProto.Map.decode(reader, reader.size(), $undefined, _depth + 1, message.mapType);
-                        message.value = "mapType";
-                        continue;
-                    }
-                case 9: {
-                        if (wireType !== 2)
-                            break;
-                        message.optionalType = $root.onnx.TypeProto.Optional.decode(reader, reader.size(), $undefined, _depth + 1, message.optionalType);
-                        message.value = "optionalType";
-                        continue;
-                    }
-                case 8: {
-                        if (wireType !== 2)
-                            break;
-                        message.sparseTensorType = $root.onnx.TypeProto.SparseTensor.decode(reader, reader.size(), $undefined, _depth + 1, message.sparseTensorType);
-                        message.value = "sparseTensorType";
-                        continue;
-                    }
-                case 7: {
-                        if (wireType !== 2)
-                            break;
-                        message.opaqueType = $root.onnx.TypeProto.Opaque.decode(reader, reader.size(), $undefined, _depth + 1, message.opaqueType);
-                        message.value = "opaqueType";
-                        continue;
-                    }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        message.denotation = reader.string();
                         continue;
                     }
                 }
@@ -4221,610 +1894,6 @@ export const onnx = $root.onnx = (() => {
             return Tensor;
         })();
 
-        TypeProto.Sequence = (function() {
-
-            /**
-             * Properties of a Sequence.
-             * @typedef {Object} onnx.TypeProto.Sequence.$Properties
-             * @property {onnx.TypeProto.$Properties|null} [elemType] Sequence elemType
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Sequence.
-             * @memberof onnx.TypeProto
-             * @interface ISequence
-             * @augments onnx.TypeProto.Sequence.$Properties
-             * @deprecated Use onnx.TypeProto.Sequence.$Properties instead.
-             */
-
-            /**
-             * Shape of a Sequence.
-             * @typedef {{
-             *   elemType?: onnx.TypeProto.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * }} onnx.TypeProto.Sequence.$Shape
-             */
-
-            /**
-             * Constructs a new Sequence.
-             * @memberof onnx.TypeProto
-             * @classdesc Represents a Sequence.
-             * @constructor
-             * @param {onnx.TypeProto.Sequence.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const Sequence = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Sequence elemType.
-             * @member {onnx.TypeProto.$Properties|null|undefined} elemType
-             * @memberof onnx.TypeProto.Sequence
-             * @instance
-             */
-            Sequence.prototype.elemType = null;
-
-            /**
-             * Decodes a Sequence message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TypeProto.Sequence
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Sequence & onnx.TypeProto.Sequence.$Shape} Sequence
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Sequence.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TypeProto.Sequence();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 2)
-                                break;
-                            message.elemType = $root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.elemType);
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return Sequence;
-        })();
-
-        TypeProto.Map = (function() {
-
-            /**
-             * Properties of a Map.
-             * @typedef {Object} onnx.TypeProto.Map.$Properties
-             * @property {number|null} [keyType] Map keyType
-             * @property {onnx.TypeProto.$Properties|null} [valueType] Map valueType
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Map.
-             * @memberof onnx.TypeProto
-             * @interface IMap
-             * @augments onnx.TypeProto.Map.$Properties
-             * @deprecated Use onnx.TypeProto.Map.$Properties instead.
-             */
-
-            /**
-             * Shape of a Map.
-             * @typedef {{
-             *   keyType?: number|null;
-             *   valueType?: onnx.TypeProto.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * }} onnx.TypeProto.Map.$Shape
-             */
-
-            /**
-             * Constructs a new Map.
-             * @memberof onnx.TypeProto
-             * @classdesc Represents a Map.
-             * @constructor
-             * @param {onnx.TypeProto.Map.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const Map = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Map keyType.
-             * @member {number} keyType
-             * @memberof onnx.TypeProto.Map
-             * @instance
-             */
-            Map.prototype.keyType = 0;
-
-            /**
-             * Map valueType.
-             * @member {onnx.TypeProto.$Properties|null|undefined} valueType
-             * @memberof onnx.TypeProto.Map
-             * @instance
-             */
-            Map.prototype.valueType = null;
-
-            /**
-             * Decodes a Map message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TypeProto.Map
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Map & onnx.TypeProto.Map.$Shape} Map
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Map.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TypeProto.Map();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 0)
-                                break;
-                            message.keyType = reader.int32();
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            message.valueType = $root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.valueType);
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return Map;
-        })();
-
-        TypeProto.Optional = (function() {
-
-            /**
-             * Properties of an Optional.
-             * @typedef {Object} onnx.TypeProto.Optional.$Properties
-             * @property {onnx.TypeProto.$Properties|null} [elemType] Optional elemType
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an Optional.
-             * @memberof onnx.TypeProto
-             * @interface IOptional
-             * @augments onnx.TypeProto.Optional.$Properties
-             * @deprecated Use onnx.TypeProto.Optional.$Properties instead.
-             */
-
-            /**
-             * Shape of an Optional.
-             * @typedef {{
-             *   elemType?: onnx.TypeProto.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * }} onnx.TypeProto.Optional.$Shape
-             */
-
-            /**
-             * Constructs a new Optional.
-             * @memberof onnx.TypeProto
-             * @classdesc Represents an Optional.
-             * @constructor
-             * @param {onnx.TypeProto.Optional.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const Optional = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Optional elemType.
-             * @member {onnx.TypeProto.$Properties|null|undefined} elemType
-             * @memberof onnx.TypeProto.Optional
-             * @instance
-             */
-            Optional.prototype.elemType = null;
-
-            /**
-             * Decodes an Optional message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TypeProto.Optional
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Optional & onnx.TypeProto.Optional.$Shape} Optional
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Optional.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TypeProto.Optional();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 2)
-                                break;
-                            message.elemType = $root.onnx.TypeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.elemType);
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return Optional;
-        })();
-
-        TypeProto.SparseTensor = (function() {
-
-            /**
-             * Properties of a SparseTensor.
-             * @typedef {Object} onnx.TypeProto.SparseTensor.$Properties
-             * @property {number|null} [elemType] SparseTensor elemType
-             * @property {onnx.TensorShapeProto.$Properties|null} [shape] SparseTensor shape
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a SparseTensor.
-             * @memberof onnx.TypeProto
-             * @interface ISparseTensor
-             * @augments onnx.TypeProto.SparseTensor.$Properties
-             * @deprecated Use onnx.TypeProto.SparseTensor.$Properties instead.
-             */
-
-            /**
-             * Shape of a SparseTensor.
-             * @typedef {{
-             *   elemType?: number|null;
-             *   shape?: onnx.TensorShapeProto.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * }} onnx.TypeProto.SparseTensor.$Shape
-             */
-
-            /**
-             * Constructs a new SparseTensor.
-             * @memberof onnx.TypeProto
-             * @classdesc Represents a SparseTensor.
-             * @constructor
-             * @param {onnx.TypeProto.SparseTensor.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const SparseTensor = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * SparseTensor elemType.
-             * @member {number} elemType
-             * @memberof onnx.TypeProto.SparseTensor
-             * @instance
-             */
-            SparseTensor.prototype.elemType = 0;
-
-            /**
-             * SparseTensor shape.
-             * @member {onnx.TensorShapeProto.$Properties|null|undefined} shape
-             * @memberof onnx.TypeProto.SparseTensor
-             * @instance
-             */
-            SparseTensor.prototype.shape = null;
-
-            /**
-             * Decodes a SparseTensor message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TypeProto.SparseTensor
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.SparseTensor & onnx.TypeProto.SparseTensor.$Shape} SparseTensor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            SparseTensor.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TypeProto.SparseTensor();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 0)
-                                break;
-                            message.elemType = reader.int32();
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            message.shape = $root.onnx.TensorShapeProto.decode(reader, reader.size(), $undefined, _depth + 1, message.shape);
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return SparseTensor;
-        })();
-
-        TypeProto.Opaque = (function() {
-
-            /**
-             * Properties of an Opaque.
-             * @typedef {Object} onnx.TypeProto.Opaque.$Properties
-             * @property {string|null} [domain] Opaque domain
-             * @property {string|null} [name] Opaque name
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an Opaque.
-             * @memberof onnx.TypeProto
-             * @interface IOpaque
-             * @augments onnx.TypeProto.Opaque.$Properties
-             * @deprecated Use onnx.TypeProto.Opaque.$Properties instead.
-             */
-
-            /**
-             * Shape of an Opaque.
-             * @typedef {onnx.TypeProto.Opaque.$Properties} onnx.TypeProto.Opaque.$Shape
-             */
-
-            /**
-             * Constructs a new Opaque.
-             * @memberof onnx.TypeProto
-             * @classdesc Represents an Opaque.
-             * @constructor
-             * @param {onnx.TypeProto.Opaque.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const Opaque = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Opaque domain.
-             * @member {string} domain
-             * @memberof onnx.TypeProto.Opaque
-             * @instance
-             */
-            Opaque.prototype.domain = "";
-
-            /**
-             * Opaque name.
-             * @member {string} name
-             * @memberof onnx.TypeProto.Opaque
-             * @instance
-             */
-            Opaque.prototype.name = "";
-
-            /**
-             * Decodes an Opaque message from the specified reader or buffer.
-             * @function decode
-             * @memberof onnx.TypeProto.Opaque
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {onnx.TypeProto.Opaque & onnx.TypeProto.Opaque.$Shape} Opaque
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Opaque.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.onnx.TypeProto.Opaque();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 2)
-                                break;
-                            message.domain = reader.string();
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            message.name = reader.string();
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            return Opaque;
-        })();
-
         return TypeProto;
     })();
 
@@ -4950,332 +2019,6 @@ export const onnx = $root.onnx = (() => {
         };
 
         return OperatorSetIdProto;
-    })();
-
-    /**
-     * OperatorStatus enum.
-     * @name onnx.OperatorStatus
-     * @enum {number}
-     * @property {number} EXPERIMENTAL=0 EXPERIMENTAL value
-     * @property {number} STABLE=1 STABLE value
-     */
-    onnx.OperatorStatus = (function() {
-        const valuesById = $Object.create(null), values = $Object.create(valuesById);
-        values[valuesById[0] = "EXPERIMENTAL"] = 0;
-        values[valuesById[1] = "STABLE"] = 1;
-        return values;
-    })();
-
-    onnx.FunctionProto = (function() {
-
-        /**
-         * Properties of a FunctionProto.
-         * @typedef {Object} onnx.FunctionProto.$Properties
-         * @property {string|null} [name] FunctionProto name
-         * @property {Array.<string>|null} [input] FunctionProto input
-         * @property {Array.<string>|null} [output] FunctionProto output
-         * @property {Array.<string>|null} [attribute] FunctionProto attribute
-         * @property {Array.<onnx.AttributeProto.$Properties>|null} [attributeProto] FunctionProto attributeProto
-         * @property {Array.<onnx.NodeProto.$Properties>|null} [node] FunctionProto node
-         * @property {string|null} [docString] FunctionProto docString
-         * @property {Array.<onnx.OperatorSetIdProto.$Properties>|null} [opsetImport] FunctionProto opsetImport
-         * @property {string|null} [domain] FunctionProto domain
-         * @property {string|null} [overload] FunctionProto overload
-         * @property {Array.<onnx.ValueInfoProto.$Properties>|null} [valueInfo] FunctionProto valueInfo
-         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] FunctionProto metadataProps
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-
-        /**
-         * Properties of a FunctionProto.
-         * @memberof onnx
-         * @interface IFunctionProto
-         * @augments onnx.FunctionProto.$Properties
-         * @deprecated Use onnx.FunctionProto.$Properties instead.
-         */
-
-        /**
-         * Shape of a FunctionProto.
-         * @typedef {{
-         *   name?: string|null;
-         *   input?: Array.<string>|null;
-         *   output?: Array.<string>|null;
-         *   attribute?: Array.<string>|null;
-         *   attributeProto?: Array.<onnx.AttributeProto.$Shape>|null;
-         *   node?: Array.<onnx.NodeProto.$Shape>|null;
-         *   docString?: string|null;
-         *   opsetImport?: Array.<onnx.OperatorSetIdProto.$Shape>|null;
-         *   domain?: string|null;
-         *   overload?: string|null;
-         *   valueInfo?: Array.<onnx.ValueInfoProto.$Shape>|null;
-         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
-         *   $unknowns?: Array.<Uint8Array>;
-         * }} onnx.FunctionProto.$Shape
-         */
-
-        /**
-         * Constructs a new FunctionProto.
-         * @memberof onnx
-         * @classdesc Represents a FunctionProto.
-         * @constructor
-         * @param {onnx.FunctionProto.$Properties=} [properties] Properties to set
-         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-         */
-        const FunctionProto = function (properties) {
-            this.input = [];
-            this.output = [];
-            this.attribute = [];
-            this.attributeProto = [];
-            this.node = [];
-            this.opsetImport = [];
-            this.valueInfo = [];
-            this.metadataProps = [];
-            if (properties)
-                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                        this[keys[i]] = properties[keys[i]];
-        };
-
-        /**
-         * FunctionProto name.
-         * @member {string} name
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.name = "";
-
-        /**
-         * FunctionProto input.
-         * @member {Array.<string>} input
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.input = $util.emptyArray;
-
-        /**
-         * FunctionProto output.
-         * @member {Array.<string>} output
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.output = $util.emptyArray;
-
-        /**
-         * FunctionProto attribute.
-         * @member {Array.<string>} attribute
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.attribute = $util.emptyArray;
-
-        /**
-         * FunctionProto attributeProto.
-         * @member {Array.<onnx.AttributeProto.$Properties>} attributeProto
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.attributeProto = $util.emptyArray;
-
-        /**
-         * FunctionProto node.
-         * @member {Array.<onnx.NodeProto.$Properties>} node
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.node = $util.emptyArray;
-
-        /**
-         * FunctionProto docString.
-         * @member {string} docString
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.docString = "";
-
-        /**
-         * FunctionProto opsetImport.
-         * @member {Array.<onnx.OperatorSetIdProto.$Properties>} opsetImport
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.opsetImport = $util.emptyArray;
-
-        /**
-         * FunctionProto domain.
-         * @member {string} domain
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.domain = "";
-
-        /**
-         * FunctionProto overload.
-         * @member {string} overload
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.overload = "";
-
-        /**
-         * FunctionProto valueInfo.
-         * @member {Array.<onnx.ValueInfoProto.$Properties>} valueInfo
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.valueInfo = $util.emptyArray;
-
-        /**
-         * FunctionProto metadataProps.
-         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
-         * @memberof onnx.FunctionProto
-         * @instance
-         */
-        FunctionProto.prototype.metadataProps = $util.emptyArray;
-
-        /**
-         * Decodes a FunctionProto message from the specified reader or buffer.
-         * @function decode
-         * @memberof onnx.FunctionProto
-         * @static
-         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-         * @param {number} [length] Message length if known beforehand
-         * @returns {onnx.FunctionProto & onnx.FunctionProto.$Shape} FunctionProto
-         * @throws {Error} If the payload is not a reader or valid buffer
-         * @throws {$protobuf.util.ProtocolError} If required fields are missing
-         */
-        FunctionProto.decode = function (reader, length, _end, _depth, _target) {
-            if (!(reader instanceof $Reader))
-                reader = $Reader.create(reader);
-            if (_depth === $undefined)
-                _depth = 0;
-            if (_depth > $Reader.recursionLimit)
-                throw $Error("max depth exceeded");
-            let end, message;
-            if (length === $undefined)
-                end = reader.len;
-            else {
-                end = reader.pos + length;
-                if (end > reader.len)
-                    throw $RangeError("index out of range");
-                length = reader.len;
-                reader.len = end;
-            }
-            message = _target || new $root.onnx.FunctionProto();
-            while (reader.pos < end) {
-                let start = reader.pos;
-                let tag = reader.tag();
-                if (tag === _end) {
-                    _end = $undefined;
-                    break;
-                }
-                let wireType = tag & 7;
-                switch (tag >>>= 3) {
-                case 1: {
-                        if (wireType !== 2)
-                            break;
-                        message.name = reader.string();
-                        continue;
-                    }
-                case 4: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.input && message.input.length))
-                            message.input = [];
-                        message.input.push(reader.string());
-                        continue;
-                    }
-                case 5: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.output && message.output.length))
-                            message.output = [];
-                        message.output.push(reader.string());
-                        continue;
-                    }
-                case 6: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.attribute && message.attribute.length))
-                            message.attribute = [];
-                        message.attribute.push(reader.string());
-                        continue;
-                    }
-                case 11: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.attributeProto && message.attributeProto.length))
-                            message.attributeProto = [];
-                        message.attributeProto.push($root.onnx.AttributeProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 7: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.node && message.node.length))
-                            message.node = [];
-                        message.node.push($root.onnx.NodeProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 8: {
-                        if (wireType !== 2)
-                            break;
-                        message.docString = reader.string();
-                        continue;
-                    }
-                case 9: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.opsetImport && message.opsetImport.length))
-                            message.opsetImport = [];
-                        message.opsetImport.push($root.onnx.OperatorSetIdProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 10: {
-                        if (wireType !== 2)
-                            break;
-                        message.domain = reader.string();
-                        continue;
-                    }
-                case 13: {
-                        if (wireType !== 2)
-                            break;
-                        message.overload = reader.string();
-                        continue;
-                    }
-                case 12: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.valueInfo && message.valueInfo.length))
-                            message.valueInfo = [];
-                        message.valueInfo.push($root.onnx.ValueInfoProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                case 14: {
-                        if (wireType !== 2)
-                            break;
-                        if (!(message.metadataProps && message.metadataProps.length))
-                            message.metadataProps = [];
-                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
-                        continue;
-                    }
-                }
-                reader.skipType(wireType, _depth, tag);
-                if (!reader.discardUnknown) {
-                    $util.makeProp(message, "$unknowns", false);
-                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                }
-            }
-            if (length !== $undefined) {
-                if (reader.pos !== end)
-                    throw $RangeError("index out of range");
-                reader.len = length;
-            }
-            if (_end !== $undefined)
-                throw $Error("missing end group");
-            return message;
-        };
-
-        return FunctionProto;
     })();
 
     return onnx;
