@@ -121,6 +121,7 @@ export async function explainImage(model: Model, image: RgbaImage, preprocessing
 /** Classes to explain for one image: one class, several, or undefined for its top-1 class. */
 export type Target = number | readonly number[] | undefined;
 
+/** What `explain` runs: the method, its options, the preprocessing and the classes per image. */
 export interface ExplainRequest extends MethodOptions {
   /** A name of METHODS. */
   method: string;

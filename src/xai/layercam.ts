@@ -6,6 +6,7 @@
 import { gradientProductSumProgram } from '../kernels/cam.js';
 import { defineGradientCam, type CamOptions } from './cams.js';
 
+/** LayerCAM of one image and class (options as Grad-CAM: `layers`, `classIndex`); see the file comment. */
 export const layerCam = defineGradientCam<CamOptions>('layercam', (k, cmd) => {
   cmd.run(gradientProductSumProgram(k.ctx, k.channels, k.pixels, true), { inputs: [k.A, k.G], outputs: [k.cam] });
 });

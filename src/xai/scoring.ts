@@ -98,6 +98,7 @@ export class ForwardPass {
   }
 }
 
+/** How a ScoringPass scores its rows: batch size, score mode and which classes. */
 export interface ScoringOptions {
   /** Rows per pass. */
   batch: number;

@@ -90,6 +90,11 @@ export class PlanLeases {
   }
 }
 
+/**
+ * One explanation's (or metric's) hold on the GPU: the model input it explains, the plans it leases
+ * (released by `destroy`), the command helper its scoring passes encode with, and the counts and
+ * timings its Explanation reports. Methods build on it; they never create encoders themselves.
+ */
 export class ExplainSession {
   readonly compute: GpuCompute;
   readonly inputName: string;

@@ -6,6 +6,7 @@
 import { weightedChannelSumProgram, xGradCamWeightsProgram } from '../kernels/cam.js';
 import { defineGradientCam, type CamOptions } from './cams.js';
 
+/** XGrad-CAM of one image and class (options as Grad-CAM: `layers`, `classIndex`); see the file comment. */
 export const xGradCam = defineGradientCam<CamOptions>('xgradcam', (k, cmd) => {
   const w = k.alloc([k.channels], 'xgradcam-weights');
   cmd.run(xGradCamWeightsProgram(k.ctx, k.channels, k.pixels), { inputs: [k.A, k.G], outputs: [w] });
