@@ -32,7 +32,8 @@ Explains a classifier's decision: writes heatmap overlays, raw maps and summarie
   --out DIR        output folder, created if missing (default: ./out)
 ${PREPROCESS_HELP}
   --labels PATH    class names, one per line (default: ImageNet names for 1000-class models)
-  --batch N        masked forward passes per GPU batch (every perturbation method; default 32)
+  --batch N        masked forward passes per GPU batch (every perturbation method; default 32);
+                   with --images, also the images a gradient CAM explains at once (default 8)
   --seed N         seed of the sampling methods (RISE, mask-opt, LIME, E-LIME; default 0)
   --param K=V      a method option by name, repeatable, e.g. --param masks=1000 (RISE),
                    --param samples=300 (LIME), --param iterations=50 (mask-opt, IASSA);

@@ -4,12 +4,16 @@
  * exists and a row per image and method is appended to the index, so a run stopped at any point
  * is resumed by running it again: rows with status 'ok' (whose summary file exists) are skipped.
  *
- * Where the batched multi-image API of the explainer core fits: `explainItems` runs one image at a
- * time; a method that can take several images per GPU batch would take a group of `todo` items
- * here and write each one's files and row as its map arrives.
+ * Images are decoded a group at a time (`--batch`, default 8, images; one when no method has a
+ * batched path). A method with a batched path (the gradient CAMs) explains the group's readable
+ * images in one `explain()` call, whose maps equal one-at-a-time explanations; the other methods
+ * run one image after another on the same loaded model and plans. Each image's files and row are
+ * written as soon as its result exists; an unreadable image fails alone.
  */
 import { readImage, encodePng } from '../../src/image-io.js';
-import { explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import { explain, explainImage, methodParameters, METHODS, type MethodOptions } from '../../src/xai/explain.js';
+import type { GradientCamMethod } from '../../src/xai/cams.js';
+import type { Explanation } from '../../src/xai/explanation.js';
 import { checkMethodParameters } from '../method-params.js';
 import { preprocessImage, PRESETS, type Preprocessing, type RgbaImage } from '../../src/xai/preprocess.js';
 import { detectBlocks } from '../../src/xai/blocks.js';
@@ -127,6 +131,17 @@ export interface RunHooks {
   recordFailures?: boolean;
 }
 
+/** Images decoded and explained together by a method with a batched path when `--batch` is not given. */
+export const DEFAULT_GROUP = 8;
+
+/** Whether `method` explains several images in batched GPU passes (the gradient CAMs of the explainer core). */
+export function hasBatchedPath(method: string): boolean {
+  return (METHODS[method] as Partial<GradientCamMethod<MethodOptions>> | undefined)?.batch !== undefined;
+}
+
+/** An image of the current group that decoded and classified, with the methods it still needs. */
+interface Loaded { item: DatasetItem; todo: string[]; img: RgbaImage; top5: number[]; probs: Float32Array }
+
 function message(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
@@ -158,48 +173,85 @@ export async function explainItems(ctx: ExplainContext, items: readonly DatasetI
     if (ctx.gpu.lost) throw new DeviceLostError(`the GPU device was lost (${ctx.gpu.lost.message}) while explaining; this process stops so the work can go to a healthy device: ${message(e)}`);
   };
 
-  for (const item of items) {
-    const done = (m: string) => (complete.has(`${item.id}\0${m}`) || (hooks.isComplete?.(item.id, m) ?? false)) && store.has(resultKeys(item.id, m).json);
-    const todo = config.methods.filter((m) => !done(m));
-    out.skipped += config.methods.length - todo.length;
-    if (!todo.length) continue;
-    let img: RgbaImage, top5: number[], probs: Float32Array;
+  const write = (l: Loaded, method: string, e: Explanation, wall: number): IndexRow => {
+    const { item, img, top5, probs } = l;
+    const keys = resultKeys(item.id, method);
+    const json = summary(e, { method, wall, nameOf: ctx.nameOf, adapter: ctx.gpu.adapterName, modelPath: config.modelPath, imagePath: item.path, img, presetName: ctx.presetName, top5, probs });
+    store.writeGroup([
+      { key: keys.png, bytes: encodePng(overlayWithColorbar(img, e.original!)) },
+      { key: keys.npy, bytes: encodeNpyFloat32(e.map.data, [e.map.height, e.map.width]) },
+      { key: keys.json, bytes: JSON.stringify(json, null, 2) + '\n' },
+    ]);
+    return {
+      image: item.id, path: item.path, method, status: 'ok', class: e.classIndex, score: e.score,
+      passes: { forward: e.forwardPasses, backward: e.backwardPasses }, timingsMs: { ...e.timings, total: wall }, error: null,
+      files: [keys.png, keys.npy, keys.json], ...base, at: new Date().toISOString(),
+    };
+  };
+  // Writes one image's result (or its failure) and emits its row; a store that cannot be written
+  // fails the run, not the image: later images would fail the same way.
+  const settle = async (l: Loaded, method: string, result: () => Promise<{ e: Explanation; wall: number }>) => {
+    let row: IndexRow;
     try {
-      img = readImage(item.path);
-      const prep = preprocessImage(img, p);
-      const { outputs } = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
-      ({ probs } = toProbabilities(outputs[model.outputs[0]!.name]!.data as Float32Array));
-      top5 = topK(probs, Math.min(5, ctx.classes));
+      const { e, wall } = await result();
+      row = write(l, method, e, wall);
     } catch (e) {
+      if (e instanceof OutputError) throw e;
       await checkDevice(e);
-      for (const m of todo) emit(failRow(item, m, e));
-      continue;
+      row = failRow(l.item, method, e);
     }
-    for (const method of todo) {
-      const t0 = performance.now();
-      let row: IndexRow;
+    emit(row);
+  };
+
+  // Images are decoded a group at a time (bounded memory): a method with a batched path explains the
+  // group's readable images in one explain() call; the others go one image after another.
+  const groupSize = config.methods.some(hasBatchedPath) ? (config.batchSize ?? DEFAULT_GROUP) : 1;
+  for (let g = 0; g < items.length; g += groupSize) {
+    const loaded: Loaded[] = [];
+    for (const item of items.slice(g, g + groupSize)) {
+      const done = (m: string) => (complete.has(`${item.id}\0${m}`) || (hooks.isComplete?.(item.id, m) ?? false)) && store.has(resultKeys(item.id, m).json);
+      const todo = config.methods.filter((m) => !done(m));
+      out.skipped += config.methods.length - todo.length;
+      if (!todo.length) continue;
       try {
-        const e = await explainImage(model, img, p, method, { ...baseOpts, ...perMethod.get(method) });
-        const wall = performance.now() - t0;
-        const keys = resultKeys(item.id, method);
-        const json = summary(e, { method, wall, nameOf: ctx.nameOf, adapter: ctx.gpu.adapterName, modelPath: config.modelPath, imagePath: item.path, img, presetName: ctx.presetName, top5, probs });
-        store.writeGroup([
-          { key: keys.png, bytes: encodePng(overlayWithColorbar(img, e.original!)) },
-          { key: keys.npy, bytes: encodeNpyFloat32(e.map.data, [e.map.height, e.map.width]) },
-          { key: keys.json, bytes: JSON.stringify(json, null, 2) + '\n' },
-        ]);
-        row = {
-          image: item.id, path: item.path, method, status: 'ok', class: e.classIndex, score: e.score,
-          passes: { forward: e.forwardPasses, backward: e.backwardPasses }, timingsMs: { ...e.timings, total: wall }, error: null,
-          files: [keys.png, keys.npy, keys.json], ...base, at: new Date().toISOString(),
-        };
+        const img = readImage(item.path);
+        const prep = preprocessImage(img, p);
+        const { outputs } = await model.run({ [model.inputs[0]!.name]: { dtype: 'float32', shape: prep.shape, data: prep.tensor } });
+        const { probs } = toProbabilities(outputs[model.outputs[0]!.name]!.data as Float32Array);
+        loaded.push({ item, todo, img, probs, top5: topK(probs, Math.min(5, ctx.classes)) });
       } catch (e) {
-        // A store that cannot be written fails the run, not the image: later images would fail the same way.
-        if (e instanceof OutputError) throw e;
+        // An unreadable image fails alone; the rest of its group is explained.
         await checkDevice(e);
-        row = failRow(item, method, e);
+        for (const m of todo) emit(failRow(item, m, e));
       }
-      emit(row);
+    }
+    for (const method of config.methods) {
+      const those = loaded.filter((l) => l.todo.includes(method));
+      if (!those.length) continue;
+      const opts: MethodOptions = { ...baseOpts, ...perMethod.get(method) };
+      if (those.length > 1 && hasBatchedPath(method)) {
+        const t0 = performance.now();
+        let es: Explanation[] | undefined;
+        try {
+          es = (await explain(model, those.map((l) => l.img), { ...opts, method, preprocessing: p })).map((list) => list[0]!);
+        } catch (e) {
+          // The group failed: each image is retried on its own below, so only the one at fault fails.
+          await checkDevice(e);
+        }
+        if (es) {
+          // Each image's total is its share of the group's wall time.
+          const wall = (performance.now() - t0) / those.length;
+          for (let i = 0; i < those.length; i++) await settle(those[i]!, method, async () => ({ e: es[i]!, wall }));
+          continue;
+        }
+      }
+      for (const l of those) {
+        await settle(l, method, async () => {
+          const t0 = performance.now();
+          const e = await explainImage(model, l.img, p, method, opts);
+          return { e, wall: performance.now() - t0 };
+        });
+      }
     }
   }
   return out;
