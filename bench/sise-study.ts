@@ -20,20 +20,20 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openModel, preprocessingFor, SHARED } from '../tools/cli-common.js';
 import { loadAnnotatedImages } from '../tools/commands/evaluate.js';
-import { encodePng } from '../tools/image-io.js';
-import { heatmapOverlay, overlayGrid } from '../tools/render.js';
+import { decodeImage, encodePng } from '../tools/image-io.js';
+import { drawText, fontScale, GLYPH_H, heatmapOverlay, overlayGrid, textWidth } from '../tools/render.js';
 import { preprocessImage, modelInputToRgb, type RgbaImage } from '../src/xai/preprocess.js';
 import { topClasses } from '../src/xai/explain.js';
 import { sise } from '../src/xai/sise.js';
 import { rise } from '../src/xai/rise.js';
 import { fuseBlockMaps } from '../src/xai/sise-fusion.js';
 import { mapToOriginal, type SaliencyMap } from '../src/xai/explanation.js';
-import { boxesToMask, bboxScore, energyPointingGame, deletionInsertionBatch, dropIncrease } from '../src/xai/metrics/index.js';
+import { saliencyRanks, boxesToMask, bboxScore, energyPointingGame, deletionInsertionBatch, dropIncrease } from '../src/xai/metrics/index.js';
 
 const { values: args } = parseArgs({ options: {
   model: { type: 'string', default: 'squeezenet' }, limit: { type: 'string', default: '30' }, step: { type: 'string', default: '7168' },
   batch: { type: 'string', default: '32' }, extra: { type: 'string' },
-  grid: { type: 'string', default: '3' }, report: { type: 'boolean' },
+  grid: { type: 'string', default: '3' }, report: { type: 'boolean' }, 'grid-png': { type: 'string' },
 } });
 const MODELS: Record<string, string> = { squeezenet: 'squeezenet1.1-fp32.onnx', shufflenet: 'shufflenet-v2-fp32.onnx' };
 const modelName = args.model!;
@@ -48,7 +48,7 @@ const step = Number(args.step), batch = Number(args.batch), limit = Number(args.
 
 type Scores = { EBPG: number; Bbox: number; del?: number; ins?: number; drop?: number; inc?: number; zero: number };
 const MODEL_TRUTH = new Set(['sise-paper', 'soft', 'hard+deepest', 'sum (no gate)', 'centre prior']);
-interface Row { file: string; label: number; top: number; masks: number; passes: number; siseMs: number; riseMs?: number; fusionDiff: number; variants: Record<string, Scores> }
+interface Row { file: string; label: number; top: number; masks: number; passes: number; siseMs: number; riseMs?: number; fusionDiff: number; sameRanks?: boolean; variants: Record<string, Scores> }
 
 function done(path: string): Map<string, Row> {
   const m = new Map<string, Row>();
@@ -72,6 +72,7 @@ function cropImage(tensor: Float32Array, p: Parameters<typeof modelInputToRgb>[1
 
 async function main(): Promise<void> {
   if (args.report) return report();
+  if (args['grid-png']) return composeGrid(args['grid-png']);
   const { model } = await openModel(join(SHARED, 'models', MODELS[modelName]!), undefined, { tune: false });
   const { p } = preprocessingFor(model, undefined);
   const images = loadAnnotatedImages(join(SHARED, 'images', 'imagenet-val'), undefined, limit);
@@ -111,7 +112,13 @@ async function main(): Promise<void> {
       const host = fuseBlockMaps(blocks, { gate: 'hard' });
       row.fusionDiff = host.reduce((m, v, k) => Math.max(m, Math.abs(v - e.map.data[k]!)), 0);
       maps['soft'] = Float32Array.from(fuseBlockMaps(blocks, { gate: 'soft' }));
-      maps['hard+deepest'] = Float32Array.from(fuseBlockMaps(blocks, { gate: 'hard', outside: 'deepest' }));
+      maps['hard+deepest'] = Float32Array.from(fuseBlockMaps(blocks, { gate: 'hard', outside: 'deepest', outsideScale: 0.5 }));
+      // The same ranking with the outside region at most 1 % of the smallest gated value: only the
+      // host metrics (EBPG, Bbox) can differ, so it gets no forward passes; ranks checked equal.
+      maps['hard+deepest 1%'] = Float32Array.from(fuseBlockMaps(blocks, { gate: 'hard', outside: 'deepest', outsideScale: 0.01 }));
+      const r50 = saliencyRanks(maps['hard+deepest']!);
+      row.sameRanks = saliencyRanks(maps['hard+deepest 1%']!).every((r, k) => r === r50[k]);
+      writeFileSync(join(OUT, `blocks-${modelName}-${i}.f32`), new Uint8Array(Float32Array.from(blocks.flatMap((b) => [...b])).buffer));
       maps['soft+deepest'] = Float32Array.from(fuseBlockMaps(blocks, { gate: 'soft', outside: 'deepest' }));
       const sum = new Float32Array(H * W);
       for (const b of blocks) for (let k = 0; k < sum.length; k++) sum[k]! += b[k]!;
@@ -121,7 +128,7 @@ async function main(): Promise<void> {
       if (i < gridN) {
         const crop = cropImage(prep.tensor, p, W);
         const pick = ['sise-paper', 'soft', 'hard+deepest', ...Object.keys(maps).filter((k) => k.startsWith('block'))];
-        const tiles = pick.filter((k) => maps[k]).map((k) => ({ title: k, image: heatmapOverlay(crop, { width: W, height: H, data: maps[k]! }) }));
+        const tiles = pick.filter((k) => maps[k]).map((k) => ({ title: k.replace(/[()]/g, ''), image: heatmapOverlay(crop, { width: W, height: H, data: maps[k]! }) }));
         writeFileSync(join(OUT, `grid-${modelName}-${i}.png`), encodePng(overlayGrid(tiles)));
       }
     }
@@ -208,10 +215,40 @@ function report(): void {
     }
   };
   paired('sise-paper', 'sise-paper (the paper\'s fusion)');
+  if (variants.includes('RISE (SISE passes)')) paired('RISE (SISE passes)', 'RISE at SISE\'s forward passes (only the images it ran on)');
   if (variants.includes('RISE 4000')) paired('RISE 4000', 'RISE at N = 4000 (only the images it ran on)');
   const text = out.join('\n') + '\n';
   writeFileSync(join(OUT, `sise-study-${modelName}.md`), text);
   console.log(text);
+}
+
+/**
+ * The docs' overlay figure: the first `--grid` images' grids stacked and halved (2×2 box filter),
+ * titles redrawn without parentheses (the bitmap font has none).
+ */
+function composeGrid(path: string): void {
+  const grids = Array.from({ length: Number(args.grid) }, (_, i) => join(OUT, `grid-${modelName}-${i}.png`)).filter(existsSync)
+    .map((f) => decodeImage(new Uint8Array(readFileSync(f))));
+  if (!grids.length) throw new Error('no grid PNGs under bench/out: run the study first');
+  const W = grids[0]!.width, Hs = grids.map((g) => g.height), H = Hs.reduce((a, b) => a + b, 0);
+  const full = { width: W, height: H, data: new Uint8Array(W * H * 4) };
+  let y0 = 0;
+  for (const g of grids) {
+    const sc = fontScale(224), titleH = GLYPH_H * sc + 6 * sc, gap = 4 * sc;
+    for (let y = 0; y < titleH; y++) for (let x = 0; x < W; x++) g.data.set([255, 255, 255, 255], (y * W + x) * 4);
+    const titles = ['sise-paper', 'soft', 'hard+deepest', 'block 1', 'block 2', 'block 3', 'block 4 deepest'];
+    titles.forEach((t, i) => { let ts = sc; while (ts > 1 && textWidth(t, ts) > 224) ts--; drawText(g, t, i * (224 + gap) + Math.max(0, Math.floor((224 - textWidth(t, ts)) / 2)), Math.floor((titleH - GLYPH_H * ts) / 2), ts, [0, 0, 0]); });
+    full.data.set(g.data, y0 * W * 4); y0 += g.height;
+  }
+  const w2 = Math.floor(W / 2), h2 = Math.floor(H / 2);
+  const half = { width: w2, height: h2, data: new Uint8Array(w2 * h2 * 4) };
+  for (let y = 0; y < h2; y++) for (let x = 0; x < w2; x++) for (let c = 0; c < 4; c++) {
+    const at = (yy: number, xx: number) => full.data[(yy * W + xx) * 4 + c]!;
+    // 5 bits per channel: a much smaller PNG for a figure.
+    half.data[(y * w2 + x) * 4 + c] = Math.round((at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4) & (c < 3 ? 0xf8 : 0xff);
+  }
+  writeFileSync(path, encodePng(half));
+  console.log(`wrote ${path} (${w2}×${h2})`);
 }
 
 function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)]! : NaN; }

@@ -27,8 +27,17 @@ export interface HostFusionOptions {
    * block's un-gated map, scaled below the smallest positive fused value.
    */
   outside?: OutsideRanking;
+  /**
+   * With outside 'deepest': the largest value an outside pixel gets, as a fraction of the
+   * smallest positive fused value (default OUTSIDE_SCALE). Any fraction below 1 gives the same
+   * ranking; a small one keeps the energy outside the gate (EBPG, the display) at the paper's.
+   */
+  outsideScale?: number;
   eps?: number;
 }
+
+/** Default outsideScale: ranks the zero region while leaving it almost black (docs/sise-study.md). */
+export const OUTSIDE_SCALE = 0.01;
 
 /** N(v) = (v − min)/(max − min + eps); a constant map becomes zeros (spec 0.3). */
 export function minMaxHost(v: ArrayLike<number>, eps = 1e-6): Float64Array {
@@ -43,6 +52,10 @@ export function minMaxHost(v: ArrayLike<number>, eps = 1e-6): Float64Array {
 /**
  * Fuses B block maps (shallow → deep, same length) into one map, min-max normalised to [0, 1]:
  * Ṽ_b = N(V_b); E ← Ṽ_1; E ← (E + Ṽ_b) ⊙ gate(Ṽ_b) for b = 2..B; then the outside ranking.
+ * Given SISE's read-back block maps (already N(V_b) on the GPU), N runs a second time: the spec's
+ * absolute ε = 1e-6 shrinks SISE's tiny mass-normalised sums (a block's maximum at 0.987 instead of
+ * 1 was seen), and the second pass stretches them to a full [0, 1] before the Otsu bins are taken,
+ * so a few per cent of pixels fall in other bins than in the GPU cascade (docs/sise-study.md).
  */
 export function fuseBlockMaps(maps: readonly ArrayLike<number>[], opts: HostFusionOptions = {}): Float64Array {
   if (maps.length === 0) throw new RangeError('fuseBlockMaps needs at least one map');
@@ -59,12 +72,14 @@ export function fuseBlockMaps(maps: readonly ArrayLike<number>[], opts: HostFusi
       E[p] = (E[p]! + v[p]!) * g;
     }
   }
+  const frac = opts.outsideScale ?? OUTSIDE_SCALE;
+  if (!(frac > 0 && frac < 1)) throw new RangeError(`outsideScale must be in (0, 1), got ${frac}`);
   if ((opts.outside ?? 'zero') === 'deepest' && norm.length > 1) {
     let minPos = Infinity;
     for (let p = 0; p < P; p++) if (E[p]! > 0) minPos = Math.min(minPos, E[p]!);
     if (Number.isFinite(minPos)) {
       // Strictly below the smallest gated value, in the deepest map's order.
-      const deep = norm[norm.length - 1]!, scale = 0.5 * minPos;
+      const deep = norm[norm.length - 1]!, scale = (opts.outsideScale ?? OUTSIDE_SCALE) * minPos;
       for (let p = 0; p < P; p++) if (E[p] === 0) E[p] = scale * deep[p]!;
     }
   }

@@ -46,7 +46,7 @@ export interface SiseOptions extends CommonOptions {
 }
 
 /** SISE's and Ada-SISE's default ranking of the gated-zero region (docs/sise-study.md). */
-export const DEFAULT_OUTSIDE: OutsideRanking = 'zero';
+export const DEFAULT_OUTSIDE: OutsideRanking = 'deepest';
 
 /** Channel selection rule: SISE's fixed ratio or Ada-SISE's per-layer Otsu cut. */
 export type Selection = { kind: 'threshold'; mu: number } | { kind: 'otsu' };

@@ -7,6 +7,7 @@ import { GraphBuilder, Rng } from '../../tools/onnx-writer.js';
 import { Model } from '../../src/runtime/model.js';
 import { sise, sisePaper, adaSise, selectChannels } from '../../src/xai/sise.js';
 import { otsuQuantise, otsuThresholdHost } from '../../src/xai/otsu.js';
+import { OUTSIDE_SCALE } from '../../src/xai/sise-fusion.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const S = 16, C0 = 3, C1 = 4, C2 = 6, K = 5;
@@ -113,7 +114,7 @@ function referenceSise(x: Float64Array, c: number, rule: Parameters<typeof selec
 
 /**
  * The `outside: 'deepest'` fusion from the reference's float64 layer maps: the hard cascade, then
- * every pixel it leaves at exactly 0 gets 0.5·(smallest positive fused value)·(deepest map), then min-max.
+ * every pixel it leaves at exactly 0 gets OUTSIDE_SCALE·(smallest positive fused value)·(deepest map), then min-max.
  */
 function rankedReference(V: readonly Float64Array[]): Float64Array {
   let E = Float64Array.from(V[0]!);
@@ -123,7 +124,7 @@ function rankedReference(V: readonly Float64Array[]): Float64Array {
   }
   const minPos = Math.min(...E.filter((v) => v > 0));
   const deep = V[V.length - 1]!;
-  return minmax(E.map((v, p) => (v > 0 ? v : 0.5 * minPos * deep[p]!)));
+  return minmax(E.map((v, p) => (v > 0 ? v : OUTSIDE_SCALE * minPos * deep[p]!)));
 }
 
 describe('SISE against a float64 reference', () => {
@@ -133,7 +134,7 @@ describe('SISE against a float64 reference', () => {
       const model = await Model.load(buildModel(), { gpu });
       try {
         const x = Float64Array.from({ length: C0 * S * S }, () => rng.uniform(-1, 1.5));
-        const e = await run(model, Float32Array.from(x), { layers: ['a1', 'a2'], batchSize: 3 });
+        const e = await run(model, Float32Array.from(x), { layers: ['a1', 'a2'], batchSize: 3, outside: 'zero' });
         const ref = referenceSise(x, e.classIndex, rule);
         expect(e.params['masks']).toBe(ref.layers[0]!.idx.length + ref.layers[1]!.idx.length);
         expect(e.forwardPasses).toBe(2 + (e.params['masks'] as number));
@@ -174,6 +175,8 @@ describe('SISE against a float64 reference', () => {
         const zeros = [...paper.map.data.keys()].filter((p) => paper.map.data[p] === 0);
         expect(zeros.length).toBeGreaterThan(0);
         for (let p = 0; p < S * S; p++) expect(Math.abs(ranked.map.data[p]! - want[p]!)).toBeLessThan(1e-4);
+        // Outside values are small (≤ OUTSIDE_SCALE of the gated ones): check them relatively too.
+        for (const p of zeros) expect(Math.abs(ranked.map.data[p]! - want[p]!)).toBeLessThanOrEqual(1e-4 * want[p]! + 1e-9);
         // Inside the gate the order is the paper's, and every gated pixel stays above every outside one.
         const inside = [...paper.map.data.keys()].filter((p) => paper.map.data[p]! > 0);
         const maxOut = Math.max(...zeros.map((p) => ranked.map.data[p]!));
