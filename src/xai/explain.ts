@@ -6,7 +6,7 @@ import type { Model } from '../runtime/model.js';
 import { InputError } from '../runtime/errors.js';
 import { modelInputToRgb, preprocessImage, resolvePreprocessing, type PreparedImage, type PresetName, type Preprocessing, type RgbaImage } from './preprocess.js';
 import { mapToOriginal, type Explanation } from './explanation.js';
-import { sise, adaSise, type SiseOptions } from './sise.js';
+import { sise, sisePaper, adaSise, type SiseOptions } from './sise.js';
 import { gradCam, gradCamPlusPlus, scoreCam, type GradCamPlusPlusOptions, type GradientCamMethod } from './cams.js';
 import { layerCam } from './layercam.js';
 import { xGradCam } from './xgradcam.js';
@@ -33,6 +33,7 @@ type Method = (model: Model, image: Float32Array, opts: MethodOptions) => Promis
 /** The implemented methods by name (what the CLI's --method takes). */
 export const METHODS: Readonly<Record<string, Method>> = {
   sise,
+  'sise-paper': sisePaper,
   'ada-sise': adaSise,
   gradcam: gradCam,
   'gradcam++': gradCamPlusPlus,
@@ -55,8 +56,9 @@ export type MethodName = keyof typeof METHODS;
  * (`segmentation.kernelSize`).
  */
 export const METHOD_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
-  sise: ['mu', 'massNormalise', 'gate'],
-  'ada-sise': ['massNormalise', 'gate'],
+  sise: ['mu', 'massNormalise', 'gate', 'outside'],
+  'sise-paper': ['mu', 'massNormalise', 'gate', 'outside'],
+  'ada-sise': ['massNormalise', 'gate', 'outside'],
   gradcam: [],
   'gradcam++': ['normaliseAlpha'],
   layercam: [],

@@ -18,6 +18,7 @@ import { cascadeFusionProgram, minMaxNormaliseProgram, type FusionOptions } from
 import { InputError } from '../runtime/errors.js';
 import { detectBlocks, type BlockLayer } from './blocks.js';
 import { otsuQuantise, otsuThresholdHost } from './otsu.js';
+import { fuseBlockMaps, type OutsideRanking } from './sise-fusion.js';
 import { ExplainSession, type CommonOptions } from './session.js';
 import type { Explanation, LayerMap } from './explanation.js';
 
@@ -36,7 +37,17 @@ export interface SiseOptions extends CommonOptions {
   massNormalise?: boolean;
   /** Fusion gate (spec 1.2 phase 4 [P]): 'hard' Otsu mask (default) or 'soft' sigmoid gate. */
   gate?: FusionOptions['gate'];
+  /**
+   * How the pixels outside the deepest block's Otsu gate (exactly 0 in the paper's fusion) are
+   * ranked: 'zero' (the paper) or 'deepest' (below every gated pixel, in the order of the deepest
+   * block's un-gated map; src/xai/sise-fusion.ts). Default: DEFAULT_OUTSIDE, chosen by the SISE
+   * study (docs/sise-study.md). The method 'sise-paper' is SISE with 'zero' and the hard gate.
+   */
+  outside?: OutsideRanking;
 }
+
+/** SISE's and Ada-SISE's default ranking of the gated-zero region (docs/sise-study.md). */
+export const DEFAULT_OUTSIDE: OutsideRanking = 'deepest';
 
 /** Channel selection rule: SISE's fixed ratio or Ada-SISE's per-layer Otsu cut. */
 export type Selection = { kind: 'threshold'; mu: number } | { kind: 'otsu' };
@@ -64,6 +75,14 @@ export function sise(model: Model, image: Float32Array, opts: SiseOptions = {}):
   return siseFamily(model, image, opts, { kind: 'threshold', mu: opts.mu ?? 0 }, 'sise');
 }
 
+/**
+ * SISE exactly as the paper describes it (spec 1.2): hard Otsu gates, pixels outside the deepest
+ * gate left at 0, whatever DEFAULT_OUTSIDE is. `outside` and `gate` given explicitly still apply.
+ */
+export function sisePaper(model: Model, image: Float32Array, opts: SiseOptions = {}): Promise<Explanation> {
+  return siseFamily(model, image, { ...opts, gate: opts.gate ?? 'hard', outside: opts.outside ?? 'zero' }, { kind: 'threshold', mu: opts.mu ?? 0 }, 'sise-paper');
+}
+
 /** Ada-SISE: SISE with the per-layer adaptive (Otsu) channel selection of spec 2. */
 export function adaSise(model: Model, image: Float32Array, opts: SiseOptions = {}): Promise<Explanation> {
   return siseFamily(model, image, opts, { kind: 'otsu' }, 'ada-sise');
@@ -73,6 +92,8 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
   const s = new ExplainSession(model, image, opts);
   try {
     const mode: ScoreMode = opts.scoreMode ?? 'softmax';
+    const outside = opts.outside ?? DEFAULT_OUTSIDE;
+    if (outside !== 'zero' && outside !== 'deepest') throw new InputError(`outside must be 'zero' or 'deepest', got ${String(outside)}`);
     const requested = opts.batchSize ?? 32;
     if (!Number.isInteger(requested) || requested < 1) throw new InputError(`batchSize must be a positive integer, got ${requested}`);
     const batch = s.batchFor(requested);
@@ -158,11 +179,13 @@ async function siseFamily(model: Model, image: Float32Array, opts: SiseOptions, 
       s.compute.fill(fusedMap, 0);
     }
     const map = await s.readMap(fusedMap);
+    // Ranking the gated-zero region needs the block maps, which are on the host already.
+    if (outside !== 'zero' && used.length > 1) map.data = Float32Array.from(fuseBlockMaps(layerMaps.map((l) => l.map.data), { gate: opts.gate, outside }));
     s.phase('fusion');
     return {
       method, classIndex, score, scoreMode: mode, map, layers: layerMaps,
       forwardPasses: s.forwardPasses, backwardPasses: s.backwardPasses, timings: s.timings,
-      params: { layers: layers.map((l) => l.name), selection: rule, batchSize: batch, massNormalise: opts.massNormalise !== false, gate: opts.gate ?? 'hard', masks: total },
+      params: { layers: layers.map((l) => l.name), selection: rule, batchSize: batch, massNormalise: opts.massNormalise !== false, gate: opts.gate ?? 'hard', outside, masks: total },
     };
   } finally {
     s.destroy();

@@ -41,6 +41,7 @@ function photo(): RgbaImage {
 
 const OPTIONS: Record<string, MethodOptions> = {
   sise: { mu: 0.5, batchSize: 8 },
+  'sise-paper': { mu: 0.5, batchSize: 8 },
   'ada-sise': { batchSize: 8 },
   scorecam: { batchSize: 8 },
   rise: { masks: 16, gridSize: 4, seed: 1, batchSize: 8 },

@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder, Rng } from '../../tools/onnx-writer.js';
 import { Model } from '../../src/runtime/model.js';
-import { sise, adaSise, selectChannels } from '../../src/xai/sise.js';
+import { sise, sisePaper, adaSise, selectChannels } from '../../src/xai/sise.js';
 import { otsuQuantise, otsuThresholdHost } from '../../src/xai/otsu.js';
+import { OUTSIDE_SCALE } from '../../src/xai/sise-fusion.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const S = 16, C0 = 3, C1 = 4, C2 = 6, K = 5;
@@ -111,6 +112,21 @@ function referenceSise(x: Float64Array, c: number, rule: Parameters<typeof selec
   return { layers: out, fused: minmax(E), otsuT: t };
 }
 
+/**
+ * The `outside: 'deepest'` fusion from the reference's float64 layer maps: the hard cascade, then
+ * every pixel it leaves at exactly 0 gets OUTSIDE_SCALE·(smallest positive fused value)·(deepest map), then min-max.
+ */
+function rankedReference(V: readonly Float64Array[]): Float64Array {
+  let E = Float64Array.from(V[0]!);
+  for (let b = 1; b < V.length; b++) {
+    const t = otsuThresholdHost(V[b]!);
+    E = E.map((v, p) => (v + V[b]![p]!) * (otsuQuantise(V[b]![p]!) > t ? 1 : 0));
+  }
+  const minPos = Math.min(...E.filter((v) => v > 0));
+  const deep = V[V.length - 1]!;
+  return minmax(E.map((v, p) => (v > 0 ? v : OUTSIDE_SCALE * minPos * deep[p]!)));
+}
+
 describe('SISE against a float64 reference', () => {
   for (const [name, run, rule] of [['SISE', sise, { kind: 'threshold', mu: 0 }], ['Ada-SISE', adaSise, { kind: 'otsu' }]] as const) {
     it(`${name}: selected channels, layer maps and fused map`, async () => {
@@ -118,7 +134,7 @@ describe('SISE against a float64 reference', () => {
       const model = await Model.load(buildModel(), { gpu });
       try {
         const x = Float64Array.from({ length: C0 * S * S }, () => rng.uniform(-1, 1.5));
-        const e = await run(model, Float32Array.from(x), { layers: ['a1', 'a2'], batchSize: 3 });
+        const e = await run(model, Float32Array.from(x), { layers: ['a1', 'a2'], batchSize: 3, outside: 'zero' });
         const ref = referenceSise(x, e.classIndex, rule);
         expect(e.params['masks']).toBe(ref.layers[0]!.idx.length + ref.layers[1]!.idx.length);
         expect(e.forwardPasses).toBe(2 + (e.params['masks'] as number));
@@ -138,6 +154,36 @@ describe('SISE against a float64 reference', () => {
         }
         expect(compared).toBeGreaterThan(S * S * 0.9);
         expect(e.map.data.some((v) => v > 0.99)).toBe(true);
+      } finally {
+        model.destroy();
+      }
+    });
+
+    it(`${name}: outside 'deepest' ranks the gated-zero region by the deepest map; sise-paper leaves it at 0`, async () => {
+      const gpu = await testGpu();
+      const model = await Model.load(buildModel(), { gpu });
+      try {
+        const x = Float64Array.from({ length: C0 * S * S }, () => rng.uniform(-1, 1.5));
+        const opts = { layers: ['a1', 'a2'], batchSize: 3 };
+        const ranked = await run(model, Float32Array.from(x), { ...opts, outside: 'deepest' });
+        const paper = name === 'SISE' ? await sisePaper(model, Float32Array.from(x), opts) : await run(model, Float32Array.from(x), { ...opts, outside: 'zero' });
+        expect(ranked.params['outside']).toBe('deepest');
+        expect(paper.params['outside']).toBe('zero');
+        // The layer maps are checked against float64 above; here the fusion, in float64 from them
+        // (an f32-vs-f64 Otsu bin flip would otherwise move the outside scale).
+        const want = rankedReference(ranked.layers!.map((l) => minmax(Float64Array.from(l.map.data))));
+        const zeros = [...paper.map.data.keys()].filter((p) => paper.map.data[p] === 0);
+        expect(zeros.length).toBeGreaterThan(0);
+        for (let p = 0; p < S * S; p++) expect(Math.abs(ranked.map.data[p]! - want[p]!)).toBeLessThan(1e-4);
+        // Outside values are small (≤ OUTSIDE_SCALE of the gated ones): check them relatively too.
+        for (const p of zeros) expect(Math.abs(ranked.map.data[p]! - want[p]!)).toBeLessThanOrEqual(1e-4 * want[p]! + 1e-9);
+        // Inside the gate the order is the paper's, and every gated pixel stays above every outside one.
+        const inside = [...paper.map.data.keys()].filter((p) => paper.map.data[p]! > 0);
+        const maxOut = Math.max(...zeros.map((p) => ranked.map.data[p]!));
+        const minIn = Math.min(...inside.map((p) => ranked.map.data[p]!));
+        expect(maxOut).toBeLessThan(minIn);
+        expect(maxOut).toBeGreaterThan(0);
+        for (const p of inside) for (const q of inside) if (paper.map.data[p]! < paper.map.data[q]! - 1e-5) expect(ranked.map.data[p]!).toBeLessThan(ranked.map.data[q]!);
       } finally {
         model.destroy();
       }
