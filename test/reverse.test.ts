@@ -121,6 +121,34 @@ describe('reverse mode against finite differences', () => {
   });
 
   const squeeze = join(__dirname, '..', '..', 'shared', 'models', 'squeezenet1.1-fp32.onnx');
+  it('a requantised Softmax output (Softmax, QuantizeLinear, DequantizeLinear) is read as probabilities, not softmaxed again', async () => {
+    const rng = new Rng(12);
+    const g = new GraphBuilder('requantised-softmax', 13);
+    g.input('x', [2, 3, 6, 6]);
+    const c = g.op('Conv', ['x', g.initializer('w', [4, 3, 3, 3], w(rng, [4, 3, 3, 3]))], { pads: [1, 1, 1, 1] });
+    const pooled = g.op('Flatten', [g.op('GlobalAveragePool', [g.op('Relu', [c])])]);
+    const logits = g.op('Gemm', [pooled, g.initializer('fc', [4, 5], w(rng, [4, 5], 2))]);
+    const p = g.op('Softmax', [logits], { axis: 1 });
+    const scale = g.initializer('s', [], Float32Array.of(1 / 255)), zero = g.initializer('z', [], Uint8Array.of(0));
+    g.node('DequantizeLinear', [g.op('QuantizeLinear', [p, scale, zero]), scale, zero], ['prob']);
+    g.output('prob');
+    const bytes = g.toBytes();
+    const x = randNormal(rng, 2 * 3 * 6 * 6);
+    const [ref] = await runOrt(bytes, { x: { dims: [2, 3, 6, 6], data: x } });
+    const model = await Model.load(bytes, { gpu: await testGpu() });
+    try {
+      // Each row's most probable class, so the probabilities compared are far from 0.
+      const top = [0, 1].map((b) => { const row = Array.from(ref!.data.subarray(b * 5, b * 5 + 5)); return row.indexOf(Math.max(...row)); });
+      const r = await model.gradients({ x: { dtype: 'float32', shape: [2, 3, 6, 6], data: x } }, { wrt: ['x'], classes: top, mode: 'softmax' });
+      // The score of each row is the model's own (quantised) probability of its class.
+      expect(ref!.data[top[0]!]!).toBeGreaterThan(0.25);
+      expect(r.scores[0]).toBeCloseTo(ref!.data[top[0]!]!, 5);
+      expect(r.scores[1]).toBeCloseTo(ref!.data[5 + top[1]!]!, 5);
+    } finally {
+      model.destroy();
+    }
+  });
+
   it.skipIf(!existsSync(squeeze))('the real SqueezeNet (ends in Softmax): input and block gradients', async () => {
     const bytes = new Uint8Array(readFileSync(squeeze));
     await checkGradients(bytes, 'data_0', [1, 3, 224, 224], ['fire5/concat_1'], 'softmax', { endsInSoftmax: true, h: 0.1, seed: 4, tol: 5e-2 });

@@ -25,14 +25,27 @@ const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBuff
 /** Where the backward pass starts: a tensor of row scores and the score mode applied to it. */
 export function seedOf(g: SpecializedGraph, mode: ScoreMode): { tensor: string; mode: ScoreMode } {
   const out = g.outputNames[0]!;
-  const producer = g.nodes.find((s) => s.node.outputs[0] === out);
-  if (producer && (producer.node.opType === 'Softmax')) {
+  const softmax = finalSoftmax(g.nodes.map((s) => s.node), out);
+  if (softmax) {
     // The model already applies softmax: its output is the probability, so Ψ for 'softmax' is the
     // output itself (no second softmax); logit-based modes start from the Softmax's input.
     if (mode === 'softmax') return { tensor: out, mode: 'logit' };
-    return { tensor: producer.node.inputs[0]!, mode };
+    return { tensor: softmax.inputs[0]!, mode };
   }
   return { tensor: out, mode };
+}
+
+/**
+ * The Softmax a model's output `out` comes from: its producer, or the producer behind quantise and
+ * dequantise steps, since a quantised model's QLinearSoftmax expands to DequantizeLinear, Softmax,
+ * QuantizeLinear (and a float output adds a DequantizeLinear). Undefined when there is none.
+ */
+export function finalSoftmax<N extends { opType: string; inputs: readonly string[]; outputs: readonly string[] }>(nodes: readonly N[], out: string): N | undefined {
+  const producer = new Map<string, N>();
+  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  let n = producer.get(out);
+  for (let hops = 0; n && hops < 8 && (n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear' || n.opType === 'Identity'); hops++) n = producer.get(n.inputs[0]!);
+  return n?.opType === 'Softmax' ? n : undefined;
 }
 
 /** Forward plus backward pass on the GPU: gradients of a class score with respect to chosen tensors. */

@@ -9,7 +9,7 @@ import { pipelineCacheFor, type Model } from '../runtime/model.js';
 import { GpuCompute } from '../runtime/compute.js';
 import type { BatchPlan, GpuTensor } from '../runtime/plan.js';
 import type { PlanLease } from '../runtime/plan-cache.js';
-import { seedOf, type GradientOptions, type GradientPlan } from '../runtime/reverse.js';
+import { finalSoftmax, seedOf, type GradientOptions, type GradientPlan } from '../runtime/reverse.js';
 import { tensorByteLimit, type GpuContext } from '../runtime/device.js';
 import { CancelledError, InputError } from '../runtime/errors.js';
 import { scoreHost, type ScoreMode } from '../kernels/score.js';
@@ -199,10 +199,9 @@ export class ExplainSession {
     return { classIndex: c, score, scores: Float32Array.from(out) };
   }
 
-  /** Whether the model's output is produced by a Softmax node. */
+  /** Whether the model's output is produced by a Softmax node (also behind quantise/dequantise steps). */
   endsInSoftmax(): boolean {
-    const out = this.model.outputs[0]!.name;
-    return this.model.graph.nodes.some((n) => n.opType === 'Softmax' && n.outputs[0] === out);
+    return finalSoftmax(this.model.graph.nodes, this.model.outputs[0]!.name) !== undefined;
   }
 
   async readMap(t: GpuTensor, h = this.height, w = this.width): Promise<SaliencyMap> {
